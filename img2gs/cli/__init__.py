@@ -1,0 +1,25 @@
+"""Command-line interface. Each command module registers itself on the shared Typer app.
+
+Commands are thin: parse options, build a config, call library code.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from img2gs.cli.app import app
+
+# Modules that define commands; importing one registers its commands on `app`.
+COMMAND_MODULES = [
+    "img2gs.cli.info",
+]
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(_module)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,101 @@
+"""Loading users' photos (with validation) and writing RGBA PNGs atomically.
+
+Images inside img2gs are float32 tensors [H, W, C] in [0, 1], channels last, straight (not
+premultiplied) alpha.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from img2gs.atomic import atomic_path
+from img2gs.errors import ImageInputError, OutputError
+
+MAX_SIDE = 16384
+MAX_PIXELS = 100_000_000
+MIN_SIDE = 8
+SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+def load_image(path: str | os.PathLike) -> Tensor:
+    """Load a photo as an RGBA float tensor [H, W, 4] in [0, 1].
+
+    Accepts whatever Pillow decodes (PNG, JPEG, WebP, TIFF, ...) in RGB, RGBA, grayscale (+alpha),
+    palette (+transparency), 16-bit and CMYK modes; applies the EXIF orientation. Images without alpha
+    get alpha = 1. Raises ImageInputError with a message naming the problem.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                _check_size(path, im.size)
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                rgba = _to_rgba_array(im)
+    except ImageInputError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageInputError(f"{path}: image is too large ({e})") from None
+    except UnidentifiedImageError:
+        raise ImageInputError(f"{path}: not an image (or a format Pillow cannot read)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageInputError(f"{path}: truncated or corrupt image ({e})") from None
+    return torch.from_numpy(rgba)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ImageInputError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageInputError(f"{path}: is a directory, not an image file")
+    if path.stat().st_size == 0:
+        raise ImageInputError(f"{path}: empty file (0 bytes), not an image")
+
+
+def _check_size(path: Path, size: tuple[int, int]) -> None:
+    w, h = size
+    if max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
+        raise ImageInputError(f"{path}: image is too large ({w}x{h} pixels; the limit is {MAX_SIDE} per side)")
+    if min(w, h) < MIN_SIDE:
+        raise ImageInputError(f"{path}: image is too small ({w}x{h} pixels; at least {MIN_SIDE} per side)")
+
+
+def _to_rgba_array(im: Image.Image) -> np.ndarray:
+    """[H, W, 4] float32 in [0, 1] from any Pillow mode."""
+    if im.mode in SIXTEEN_BIT_MODES:
+        gray = np.asarray(im, dtype=np.float32) / 65535.0
+        gray = np.clip(gray, 0.0, 1.0)
+        return np.stack([gray, gray, gray, np.ones_like(gray)], axis=-1)
+    if im.mode == "F":
+        gray = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+        return np.stack([gray, gray, gray, np.ones_like(gray)], axis=-1)
+    if im.mode == "CMYK":
+        im = im.convert("RGB")
+    return np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+
+
+def save_png(path: str | os.PathLike, image: Tensor) -> None:
+    """Write an image [H, W, 3|4] in [0, 1] as an 8-bit PNG, atomically. NaN/Inf are refused."""
+    image = image.detach().cpu().float()
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        raise ValueError(f"expected an image [H, W, 3|4], got shape {tuple(image.shape)}")
+    if not torch.isfinite(image).all():
+        raise OutputError(f"refusing to write {path}: the image contains NaN or Inf values")
+    array = (image.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).numpy()
+    with atomic_path(path) as tmp:
+        Image.fromarray(array, mode="RGBA" if array.shape[-1] == 4 else "RGB").save(tmp, format="PNG")
+
+
+def composite_on(image: Tensor, background: float | Tensor = 1.0) -> Tensor:
+    """RGB [..., H, W, 3] of an RGBA image [..., H, W, 4] composited over `background` (scalar or [3])."""
+    rgb, alpha = image[..., :3], image[..., 3:4]
+    return rgb * alpha + torch.as_tensor(background, dtype=image.dtype) * (1.0 - alpha)

@@ -1,0 +1,1 @@
+"""The product pipeline: photo -> generated views -> fitted splats -> files."""

@@ -1,0 +1,1 @@
+"""Gaussian splatting: Gaussians, rasterizer backends, densification, optimizer, exporters."""

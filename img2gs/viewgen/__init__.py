@@ -1,0 +1,1 @@
+"""View generator: data, networks, diffusion / consistency maths, trainers, sampler."""
