@@ -1,0 +1,58 @@
+"""Image metrics shared by the splat loss, `fit`, `eval views` and the pipeline's quality figure.
+
+Images are [..., H, W, C] float in [0, 1] (channels last), as everywhere in img2gs. SSIM follows
+Wang et al. 2004 with an 11x11 Gaussian window (sigma 1.5), C1 = 0.01^2, C2 = 0.03^2, computed over
+the valid region (no padding) as in scikit-image with `gaussian_weights=True,
+use_sample_covariance=False`; it is differentiable and used in the 3DGS loss.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def psnr(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """PSNR in dB per image [...] of images [..., H, W, C] in [0, 1]; `mask` [..., H, W, 1] optional."""
+    err = (pred - target) ** 2
+    if mask is None:
+        mse = err.mean(dim=(-3, -2, -1))
+    else:
+        mask = mask.expand_as(err)
+        mse = (err * mask).sum(dim=(-3, -2, -1)) / mask.sum(dim=(-3, -2, -1)).clamp_min(1e-8)
+    return -10.0 * torch.log10(mse.clamp_min(1e-12))
+
+
+def _gaussian_window(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2.0
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()  # [size]
+
+
+def ssim_map(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """SSIM map [..., H-w+1, W-w+1, C] of images [..., H, W, C] in [0, 1] (valid region only)."""
+    if pred.shape != target.shape:
+        raise ValueError(f"shape mismatch {tuple(pred.shape)} vs {tuple(target.shape)}")
+    lead, (h, w, c) = pred.shape[:-3], pred.shape[-3:]
+    window = min(window, h, w)
+    x = pred.reshape(-1, h, w, c).permute(0, 3, 1, 2).reshape(-1, 1, h, w)  # [B*C, 1, H, W]
+    y = target.reshape(-1, h, w, c).permute(0, 3, 1, 2).reshape(-1, 1, h, w)
+    g = _gaussian_window(window, sigma, pred.dtype, pred.device)
+
+    def blur(t: Tensor) -> Tensor:  # separable Gaussian filter, valid region
+        return F.conv2d(F.conv2d(t, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    s = s.reshape(-1, c, s.shape[-2], s.shape[-1]).permute(0, 2, 3, 1)  # [B, h', w', C]
+    return s.reshape(*lead, *s.shape[1:])
+
+
+def ssim(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean SSIM per image [...] of images [..., H, W, C] in [0, 1]."""
+    return ssim_map(pred, target).mean(dim=(-3, -2, -1))
