@@ -126,3 +126,18 @@ def test_save_load_round_trip(tmp_path):
     image = torch.rand(9, 11, 4, generator=torch.Generator().manual_seed(1))
     save_png(tmp_path / "x.png", image)
     assert (load_image(tmp_path / "x.png") - image).abs().max() <= 0.5 / 255 + 1e-6
+
+
+def test_atomic_outputs_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from img2gs.atomic import atomic_directory
+
+    save_png(tmp_path / "x.png", torch.zeros(8, 8, 3))
+    with atomic_directory(tmp_path / "d") as d:
+        (d / "f").write_text("x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "x.png").stat().st_mode) == 0o666 & ~mask
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~mask
