@@ -1,0 +1,82 @@
+"""Reading a built dataset: `ViewDataset(folder, split)`, a torch Dataset over its samples.
+
+Shards are memory-mapped (safetensors) and read one sample at a time, so a dataset larger than RAM
+works; handles are opened lazily in each process, so the dataset can go to DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from torch import Tensor
+
+from img2gs.errors import DataFormatError
+from img2gs.viewgen.data.shards import SPLITS, read_meta
+
+
+class ViewDataset(torch.utils.data.Dataset):
+    """Samples of one split. Item i is a dict:
+        images     float32 [V, H, W, 4] in [0, 1], straight alpha; view 0 is the input view
+        poses      float32 [V, 3] (elevation, azimuth, radius), degrees
+        object_id  str
+    """
+
+    def __init__(self, folder: str | os.PathLike, split: str = "train"):
+        if split not in SPLITS:
+            raise DataFormatError(f"unknown split {split!r} (expected one of {', '.join(SPLITS)})")
+        self.folder = Path(folder)
+        self.meta = read_meta(self.folder)
+        self.split = split
+        self.paths = [self.folder / name for name in self.meta["shards"].get(split, [])]
+        missing = [p.name for p in self.paths if not p.is_file()]
+        if missing:
+            raise DataFormatError(f"{self.folder}: missing shard(s) {', '.join(missing)}")
+        self.object_ids: list[str] = []
+        self._starts: list[int] = []
+        for path in self.paths:
+            with safe_open(str(path), framework="pt") as f:
+                self._starts.append(len(self.object_ids))
+                self.object_ids += json.loads(f.metadata()["object_ids"])
+        self._handles: dict[int, object] = {}
+
+    @property
+    def resolution(self) -> int:
+        return int(self.meta["resolution"])
+
+    @property
+    def views_per_sample(self) -> int:
+        return int(self.meta["views_per_sample"])
+
+    def __len__(self) -> int:
+        return len(self.object_ids)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | str]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"sample {index} out of range for {len(self)} samples")
+        index %= len(self)
+        shard = bisect.bisect_right(self._starts, index) - 1
+        local = index - self._starts[shard]
+        handle = self._handle(shard)
+        images = handle.get_slice("images")[local].float() / 255.0  # [V, H, W, 4]
+        poses = handle.get_slice("poses")[local].float()  # [V, 3]
+        return {"images": images, "poses": poses, "object_id": self.object_ids[index]}
+
+    def _handle(self, shard: int):
+        if shard not in self._handles:
+            self._handles[shard] = safe_open(str(self.paths[shard]), framework="pt")
+        return self._handles[shard]
+
+    def __getstate__(self) -> dict:  # handles are per process
+        state = dict(self.__dict__)
+        state["_handles"] = {}
+        return state
+
+
+def load_shards(folder: str | os.PathLike, split: str = "train") -> ViewDataset:
+    """The samples of `split` in the dataset `folder` (see ViewDataset)."""
+    return ViewDataset(folder, split)
