@@ -1,0 +1,132 @@
+"""View-generator checkpoints: a folder with `config.json` + `model.safetensors`, never a pickle.
+
+    <dir>/config.json        {"format": "img2gs-viewgen", "version": 1, "kind": "teacher"|"student",
+                              "model": {ModelConfig}, "sampling": {...}, "provenance": {...}}
+    <dir>/model.safetensors  the backbone's weights (the EMA weights of a run), fp32 or fp16
+
+A training run keeps its checkpoint in `<run>/checkpoint/` beside `training_options.json`, so both a
+run folder and a checkpoint folder can be given wherever a model is expected
+(`resolve_checkpoint_dir`). Every problem a user can cause (missing folder, missing or corrupt file,
+foreign config, weights that do not fit) is a CheckpointError with a one-line message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from img2gs.errors import CheckpointError, PresetError
+from img2gs.presets import to_dict
+from img2gs.viewgen.config import ModelConfig, model_config_from_dict
+
+FORMAT = "img2gs-viewgen"
+VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+RUN_CHECKPOINT_SUBDIR = "checkpoint"
+KINDS = ("teacher", "student")
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What config.json says about a checkpoint."""
+
+    kind: str  # "teacher" (diffusion, Heun sampler) | "student" (consistency, 1-4 steps)
+    model: ModelConfig
+    sampling: dict = field(default_factory=dict)  # default sampler settings: steps, guidance
+    provenance: dict = field(default_factory=dict)  # training run: step, data, config, versions
+
+    def to_json(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, "kind": self.kind, "model": to_dict(self.model),
+                "sampling": self.sampling, "provenance": self.provenance}
+
+
+def resolve_checkpoint_dir(path: str | os.PathLike) -> Path:
+    """The checkpoint folder of `path`: a checkpoint folder itself, or a run folder holding one."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint folder not found")
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: not a folder (a checkpoint is a folder with {CONFIG_FILE} and {WEIGHTS_FILE})")
+    if (path / CONFIG_FILE).is_file():
+        return path
+    if (path / RUN_CHECKPOINT_SUBDIR / CONFIG_FILE).is_file():
+        return path / RUN_CHECKPOINT_SUBDIR
+    raise CheckpointError(f"{path}: no {CONFIG_FILE} here or in {RUN_CHECKPOINT_SUBDIR}/ "
+                          "(not a view-generator checkpoint)")
+
+
+def read_checkpoint_info(path: str | os.PathLike) -> CheckpointInfo:
+    """Parse and validate `<checkpoint>/config.json`."""
+    folder = resolve_checkpoint_dir(path)
+    try:
+        meta = json.loads((folder / CONFIG_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: cannot read JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: not an img2gs view-generator config (format != {FORMAT!r})")
+    if meta.get("version") != VERSION:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: checkpoint version {meta.get('version')!r}, expected {VERSION}")
+    if meta.get("kind") not in KINDS:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: kind {meta.get('kind')!r} is not one of {KINDS}")
+    try:
+        model = model_config_from_dict(meta.get("model") or {}, where=str(folder / CONFIG_FILE))
+    except (PresetError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: invalid model config ({e})") from None
+    return CheckpointInfo(kind=meta["kind"], model=model, sampling=dict(meta.get("sampling") or {}),
+                          provenance=dict(meta.get("provenance") or {}))
+
+
+def write_checkpoint(folder: str | os.PathLike, model: nn.Module, info: CheckpointInfo,
+                     dtype: torch.dtype = torch.float32) -> None:
+    """Write config.json + model.safetensors into `folder` (the caller makes the folder atomic)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(folder / WEIGHTS_FILE, model.state_dict(), dtype)
+    (folder / CONFIG_FILE).write_text(json.dumps(info.to_json(), indent=2) + "\n")
+
+
+def save_weights(path: Path, state: dict[str, Tensor], dtype: torch.dtype = torch.float32) -> None:
+    """A state dict as safetensors; floating tensors cast to `dtype`, all made contiguous on CPU."""
+    tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in state.items()}
+    save_file(tensors, str(path))
+
+
+def load_weights(path: Path) -> dict[str, Tensor]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: weights file missing")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def load_state_into(model: nn.Module, state: dict[str, Tensor], where: Path) -> None:
+    """Strictly load `state` (any float dtype) into `model`, naming what does not fit."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        parts = [f"{len(x)} {what} (e.g. {x[0]})" for x, what in
+                 ((missing, "missing"), (unexpected, "unexpected"), (wrong, "of the wrong shape")) if x]
+        raise CheckpointError(f"{where}: weights do not fit the model in {CONFIG_FILE}: " + ", ".join(parts))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, CheckpointInfo]:
+    """The backbone (`ViewGenNet`, eval mode, fp32) and info of a checkpoint or run folder."""
+    from img2gs.viewgen.network import ViewGenNet
+
+    folder = resolve_checkpoint_dir(path)
+    info = read_checkpoint_info(folder)
+    net = ViewGenNet(info.model)
+    load_state_into(net, load_weights(folder / WEIGHTS_FILE), folder / WEIGHTS_FILE)
+    return net.to(device).eval(), info

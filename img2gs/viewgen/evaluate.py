@@ -1,0 +1,143 @@
+"""Evaluation of view generators against ground-truth renders (`img2gs eval views`).
+
+For each validation sample (view 0 = input, views 1..V-1 = ground truth) every model generates all
+target views in one call; PSNR, SSIM (img2gs.metrics) and LPIPS (img2gs.lpips, when its weights are
+present) are computed on RGB composited on white, and the time per generated view is measured.
+Models are compared on the same samples, seeds and poses.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from img2gs.cameras import OrbitPose
+from img2gs.errors import Img2gsError
+from img2gs.image_io import composite_on
+from img2gs.metrics import psnr, ssim
+from img2gs.viewgen.batches import resize_image
+from img2gs.viewgen.generator import ViewGenerator
+
+LPIPS_MIN_SIDE = 32  # img2gs.lpips needs this; smaller views are upsampled (bilinear) for LPIPS only
+
+
+@dataclass(frozen=True)
+class EvalEntry:
+    """One model setting to evaluate."""
+
+    label: str  # e.g. "teacher 25 steps", "student 1 step"
+    generator: ViewGenerator
+    steps: int
+    guidance: float | None = None
+
+
+@dataclass
+class EvalRow:
+    label: str
+    kind: str
+    steps: int
+    psnr: float
+    ssim: float
+    lpips: float | None
+    seconds_per_view: float
+    views: int
+
+
+@dataclass
+class EvalReport:
+    rows: list[EvalRow]
+    samples: int
+    resolution: int
+    lpips_note: str = ""
+    grid: list[Tensor] = field(default_factory=list)  # per sample: [1 + entries + 1, R, R, 3] images
+
+    def to_json(self) -> dict:
+        return {"samples": self.samples, "resolution": self.resolution, "lpips_note": self.lpips_note,
+                "rows": [vars(r) for r in self.rows]}
+
+
+def _lpips_fn():
+    """LPIPS on images [..., H, W, 3] in [0, 1], or None with the reason it is unavailable."""
+    try:
+        from img2gs.lpips import lpips_distance
+
+        probe = torch.zeros(1, LPIPS_MIN_SIDE, LPIPS_MIN_SIDE, 3)
+        lpips_distance(probe, probe)
+    except (ImportError, Img2gsError, OSError) as e:
+        return None, f"LPIPS n/a ({e})"
+    return lpips_distance, ""
+
+
+def _upsample(images: Tensor, side: int) -> Tensor:
+    """[N, H, W, 3] -> [N, side, side, 3], bilinear."""
+    out = torch.nn.functional.interpolate(images.movedim(-1, -3), size=(side, side), mode="bilinear",
+                                          align_corners=False)
+    return out.movedim(-3, -1)
+
+
+def _lpips(fn, pred: Tensor, target: Tensor) -> Tensor:
+    if pred.shape[-2] < LPIPS_MIN_SIDE:
+        pred, target = _upsample(pred, LPIPS_MIN_SIDE), _upsample(target, LPIPS_MIN_SIDE)
+    return fn(pred, target)
+
+
+def evaluate_views(dataset, entries: list[EvalEntry], max_samples: int | None = None, seed: int = 0,
+                   grid_samples: int = 4, progress=None) -> EvalReport:
+    """Metrics of every entry on the first `max_samples` samples of `dataset` (a ViewDataset)."""
+    if not entries:
+        raise Img2gsError("nothing to evaluate: give --teacher and/or --student")
+    resolutions = {e.generator.resolution for e in entries}
+    if len(resolutions) != 1:
+        raise Img2gsError(f"models have different resolutions {sorted(resolutions)}; evaluate them separately")
+    r = resolutions.pop()
+    n = len(dataset) if max_samples is None else min(max_samples, len(dataset))
+    if n == 0:
+        raise Img2gsError("the evaluation split has no samples")
+    lpips_fn, note = _lpips_fn()
+    sums = {e.label: {"psnr": 0.0, "ssim": 0.0, "lpips": 0.0, "seconds": 0.0, "views": 0} for e in entries}
+    grid = []
+    for i in range(n):
+        sample = dataset[i]
+        images, poses = sample["images"], sample["poses"]  # [V, H, W, 4], [V, 3]
+        photo = images[0]
+        truth = composite_on(torch.stack([resize_image(im, r) for im in images[1:]]), 1.0)  # [V-1, R, R, 3]
+        targets = [OrbitPose(*map(float, p)) for p in poses[1:]]
+        row = [composite_on(resize_image(photo, r), 1.0)]
+        for entry in entries:
+            t0 = time.perf_counter()
+            views = entry.generator.generate(photo, OrbitPose(*map(float, poses[0])), targets, steps=entry.steps,
+                                             seed=seed + i, guidance=entry.guidance)
+            seconds = time.perf_counter() - t0
+            pred = composite_on(views, 1.0)  # [V-1, R, R, 3]
+            acc = sums[entry.label]
+            acc["psnr"] += float(psnr(pred, truth).sum())
+            acc["ssim"] += float(ssim(pred, truth).sum())
+            if lpips_fn is not None:
+                acc["lpips"] += float(_lpips(lpips_fn, pred, truth).sum())
+            acc["seconds"] += seconds
+            acc["views"] += len(targets)
+            row.append(pred[0])
+        if i < grid_samples:
+            grid.append(torch.stack([row[0], truth[0], *row[1:]]))
+        if progress is not None:
+            progress(i + 1, n)
+    rows = []
+    for entry in entries:
+        acc = sums[entry.label]
+        k = max(acc["views"], 1)
+        rows.append(EvalRow(label=entry.label, kind=entry.generator.kind, steps=entry.steps, psnr=acc["psnr"] / k,
+                            ssim=acc["ssim"] / k, lpips=acc["lpips"] / k if lpips_fn is not None else None,
+                            seconds_per_view=acc["seconds"] / k, views=acc["views"]))
+    return EvalReport(rows=rows, samples=n, resolution=r, lpips_note=note, grid=grid)
+
+
+def grid_image(report: EvalReport, scale: int = 4) -> Tensor:
+    """[rows * R * scale, cols * R * scale, 3] image: per sample input, ground truth, then each model."""
+    if not report.grid:
+        raise Img2gsError("no samples for a grid")
+    rows = [torch.cat(list(cells), dim=1) for cells in report.grid]  # each [R, cols * R, 3]
+    image = torch.cat(rows, dim=0)
+    return image.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
