@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
@@ -99,3 +100,27 @@ def composite_on(image: Tensor, background: float | Tensor = 1.0) -> Tensor:
     """RGB [..., H, W, 3] of an RGBA image [..., H, W, 4] composited over `background` (scalar or [3])."""
     rgb, alpha = image[..., :3], image[..., 3:4]
     return rgb * alpha + torch.as_tensor(background, dtype=image.dtype) * (1.0 - alpha)
+
+
+def resize_chw(x: Tensor, size: int) -> Tensor:
+    """[..., C, H, W] -> [..., C, size, size]: area when shrinking, bilinear when growing."""
+    if x.shape[-2:] == (size, size):
+        return x
+    lead = x.shape[:-3]
+    flat = x.reshape(-1, *x.shape[-3:])
+    if flat.shape[-1] > size:
+        out = F.interpolate(flat, size=(size, size), mode="area")
+    else:
+        out = F.interpolate(flat, size=(size, size), mode="bilinear", align_corners=False)
+    return out.reshape(*lead, *out.shape[-3:])
+
+
+def resize_rgba(image: Tensor, size: int) -> Tensor:
+    """RGBA image(s) [..., H, W, 4] (straight alpha) resized to [..., size, size, 4], filtered premultiplied
+    (no dark fringes at silhouettes); RGB where alpha is 0 becomes white."""
+    alpha = image[..., 3:4]
+    premultiplied = torch.cat([image[..., :3] * alpha, alpha], dim=-1).movedim(-1, -3)  # [4, H, W]
+    out = resize_chw(premultiplied, size).movedim(-3, -1).clamp(0.0, 1.0)  # [size, size, 4]
+    a = out[..., 3:4]
+    rgb = torch.where(a > 1e-6, (out[..., :3] / a.clamp_min(1e-6)).clamp(0.0, 1.0), torch.ones_like(out[..., :3]))
+    return torch.cat([rgb, a], dim=-1)

@@ -33,8 +33,8 @@ def preset_names(kind: str) -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / kind).glob("*.json"))
 
 
-def load_preset(cls: type[T], kind: str, name: str, **overrides: Any) -> T:
-    """Build `cls` from preset `name` of `kind`, then apply keyword `overrides` (None values skipped)."""
+def read_preset(cls: type, kind: str, name: str) -> dict:
+    """The raw values of preset `name` of `kind` (its "_comment" dropped)."""
     path = preset_path(kind, name)
     if not path.is_file():
         known = ", ".join(preset_names(kind)) or "none"
@@ -43,9 +43,28 @@ def load_preset(cls: type[T], kind: str, name: str, **overrides: Any) -> T:
         values = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise PresetError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(values, dict):
+        raise PresetError(f"{path}: a preset must be a JSON object of {cls.__name__} fields")
     values.pop("_comment", None)
+    return values
+
+
+def load_preset(cls: type[T], kind: str, name: str, **overrides: Any) -> T:
+    """Build `cls` from preset `name` of `kind`, then apply keyword `overrides` (None values skipped)."""
+    values = read_preset(cls, kind, name)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return from_dict(cls, values, where=str(path))
+    return from_dict(cls, values, where=str(preset_path(kind, name)))
+
+
+def deep_update(base: dict, update: dict) -> dict:
+    """`base` with `update` merged in, recursing into nested dicts (neither argument is modified)."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_update(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def from_dict(cls: type[T], values: dict, where: str = "config") -> T:

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
 from img2gs.errors import ImageInputError, OutputError
 from img2gs.image_io import load_image, save_png

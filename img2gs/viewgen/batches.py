@@ -17,12 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from img2gs.cameras import relative_pose_encoding
 from img2gs.errors import DataFormatError
-from img2gs.image_io import composite_on
+from img2gs.image_io import composite_on, resize_chw
 
 
 @dataclass(frozen=True)
@@ -40,41 +39,18 @@ class ViewBatch:
         return ViewBatch(self.photo.to(device), self.targets.to(device), self.pose.to(device))
 
 
-def _resize(x: Tensor, size: int) -> Tensor:
-    """[..., C, H, W] -> [..., C, size, size]: area when shrinking, bilinear when growing."""
-    if x.shape[-2:] == (size, size):
-        return x
-    lead = x.shape[:-3]
-    flat = x.reshape(-1, *x.shape[-3:])
-    if flat.shape[-1] > size:
-        out = F.interpolate(flat, size=(size, size), mode="area")
-    else:
-        out = F.interpolate(flat, size=(size, size), mode="bilinear", align_corners=False)
-    return out.reshape(*lead, *out.shape[-3:])
-
-
-def resize_image(image: Tensor, size: int) -> Tensor:
-    """An RGBA image [H, W, 4] (straight alpha) resized to [size, size, 4], filtered premultiplied."""
-    alpha = image[..., 3:4]
-    premultiplied = torch.cat([image[..., :3] * alpha, alpha], dim=-1).movedim(-1, -3)  # [4, H, W]
-    out = _resize(premultiplied, size).movedim(-3, -1).clamp(0.0, 1.0)  # [size, size, 4]
-    a = out[..., 3:4]
-    rgb = torch.where(a > 1e-6, (out[..., :3] / a.clamp_min(1e-6)).clamp(0.0, 1.0), torch.ones_like(out[..., :3]))
-    return torch.cat([rgb, a], dim=-1)
-
-
 def encode_views(images: Tensor, size: int | None = None) -> Tensor:
     """Images [..., H, W, 4] in [0, 1] -> target-view tensors [..., 4, size, size] in [-1, 1]."""
     x = torch.cat([composite_on(images, 1.0), images[..., 3:4]], dim=-1)  # [..., H, W, 4]
     x = x.movedim(-1, -3)  # [..., 4, H, W]
-    x = _resize(x, size) if size else x
+    x = resize_chw(x, size) if size else x
     return x * 2.0 - 1.0
 
 
 def encode_photo(image: Tensor, size: int | None = None) -> Tensor:
     """Photo(s) [..., H, W, 4] in [0, 1] -> [..., 3, size, size] in [-1, 1], composited on white."""
     x = composite_on(image, 1.0).movedim(-1, -3)  # [..., 3, H, W]
-    x = _resize(x, size) if size else x
+    x = resize_chw(x, size) if size else x
     return x * 2.0 - 1.0
 
 

@@ -18,7 +18,7 @@ from img2gs.cameras import OrbitPose
 from img2gs.errors import Img2gsError
 from img2gs.image_io import composite_on
 from img2gs.metrics import psnr, ssim
-from img2gs.viewgen.batches import resize_image
+from img2gs.image_io import resize_rgba
 from img2gs.viewgen.generator import ViewGenerator
 
 LPIPS_MIN_SIDE = 32  # img2gs.lpips needs this; smaller views are upsampled (bilinear) for LPIPS only
@@ -103,9 +103,9 @@ def evaluate_views(dataset, entries: list[EvalEntry], max_samples: int | None = 
         sample = dataset[i]
         images, poses = sample["images"], sample["poses"]  # [V, H, W, 4], [V, 3]
         photo = images[0]
-        truth = composite_on(torch.stack([resize_image(im, r) for im in images[1:]]), 1.0)  # [V-1, R, R, 3]
+        truth = composite_on(torch.stack([resize_rgba(im, r) for im in images[1:]]), 1.0)  # [V-1, R, R, 3]
         targets = [OrbitPose(*map(float, p)) for p in poses[1:]]
-        row = [composite_on(resize_image(photo, r), 1.0)]
+        row = [composite_on(resize_rgba(photo, r), 1.0)]
         for entry in entries:
             t0 = time.perf_counter()
             views = entry.generator.generate(photo, OrbitPose(*map(float, poses[0])), targets, steps=entry.steps,

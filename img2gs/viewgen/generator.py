@@ -22,7 +22,8 @@ from img2gs.cameras import FOV_DEG, OrbitPose, intrinsics_from_fov, poses_c2w, p
 from img2gs.errors import CheckpointError, ImageInputError
 from img2gs.paths import checkpoint_search_paths, find_default_checkpoint
 from img2gs.posed_views import PosedViews
-from img2gs.viewgen.batches import decode_views, encode_photo, resize_image
+from img2gs.image_io import resize_rgba
+from img2gs.viewgen.batches import decode_views, encode_photo
 from img2gs.viewgen.checkpoint import CheckpointInfo, load_checkpoint
 from img2gs.viewgen.network import null_condition
 from img2gs.viewgen.precond import Denoiser
@@ -108,7 +109,7 @@ class ViewGenerator:
         """The input photo (frame 0, resized to R) and the generated views, with cameras (img2gs.cameras)."""
         views = self.generate(photo, input_pose, target_poses, steps, seed, guidance)  # [V, R, R, 4]
         r = self.resolution
-        images = torch.cat([resize_image(photo.float(), r)[None], views])  # [V + 1, R, R, 4]
+        images = torch.cat([resize_rgba(photo.float(), r)[None], views])  # [V + 1, R, R, 4]
         poses = [input_pose, *target_poses]
         K = intrinsics_from_fov(FOV_DEG, r, r).expand(len(poses), 3, 3).clone()
         names = ["images/input.png"] + [f"images/view_{i:03d}.png" for i in range(len(target_poses))]
