@@ -12,6 +12,10 @@ from img2gs.cli.app import app
 # Modules that define commands; importing one registers its commands on `app`.
 COMMAND_MODULES = [
     "img2gs.cli.info",
+    "img2gs.cli.data",
+    "img2gs.cli.splat",
+    "img2gs.cli.viewgen",
+    "img2gs.cli.reconstruct",
 ]
 
 for _module in COMMAND_MODULES:

@@ -1,0 +1,144 @@
+"""`img2gs reconstruct` (one photo) and `img2gs batch` (many): thin wrappers over img2gs.pipeline."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import torch
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from img2gs.cli.app import EXIT_USER_ERROR, command, console
+from img2gs.pipeline.batch import BatchOutcome, OutputNaming, expand_inputs, run_batch
+from img2gs.pipeline.outputs import ReconstructOutputs
+from img2gs.pipeline.reconstruct import (
+    STAGES,
+    ReconstructConfig,
+    ReconstructReport,
+    load_reconstruct_config,
+    reconstruct,
+    with_overrides,
+)
+
+PRESET_HELP = "Speed/quality preset: fast | default | quality (configs/reconstruct/)."
+
+
+def _config(preset: str, views: int | None, steps: int | None, elevation: float | None, no_remove_bg: bool,
+            device: str, seed: int | None) -> ReconstructConfig:
+    config = load_reconstruct_config(preset)
+    return with_overrides(config, n_views=views, steps=steps, elevation=elevation, device=device, seed=seed,
+                          remove_background=False if no_remove_bg else None)
+
+
+@command(name="reconstruct")
+def reconstruct_command(
+    photo: Path = typer.Argument(..., help="The photo of an object (PNG/JPEG/WebP/TIFF; alpha is used if present)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The Gaussian-splat scene to write (.ply)."),
+    mesh: Path | None = typer.Option(None, "--mesh", help="Also write a mesh (.glb, .obj or .ply)."),
+    views_dir: Path | None = typer.Option(None, "--views-dir", help="Also write the generated views + transforms.json."),
+    preview: Path | None = typer.Option(None, "--preview", help="Also write a turntable preview (.gif)."),
+    preset: str = typer.Option("default", "--preset", help=PRESET_HELP),
+    views: int | None = typer.Option(None, "--views", min=8, max=16, help="Number of generated views."),
+    steps: int | None = typer.Option(None, "--steps", min=1, max=4, help="Consistency sampling steps."),
+    elevation: float | None = typer.Option(None, "--elevation", help="Camera elevation of the photo, degrees (default 20)."),
+    no_remove_bg: bool = typer.Option(False, "--no-remove-bg", help="Keep the background (photos without alpha)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed of the view generator and fitter."),
+    model: Path | None = typer.Option(None, "--model", help="View-generator checkpoint folder (default: shipped model)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+) -> None:
+    """Turn one photo of an object into a 3D Gaussian-splat scene (and optionally a mesh)."""
+    config = _config(preset, views, steps, elevation, no_remove_bg, device, seed)
+    outputs = ReconstructOutputs(ply=output, mesh=mesh, views_dir=views_dir, preview=preview, force=force)
+    outputs.check()
+    with console.status("starting") as status:
+        report = reconstruct(photo, outputs, config, model_dir=model,
+                             on_stage=lambda stage: status.update(f"{stage} ..."))
+    _print_report(report)
+
+
+def _print_report(report: ReconstructReport) -> None:
+    table = Table(title="stages", title_justify="left")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for stage in STAGES:
+        table.add_row(stage, f"{report.timings.get(stage, 0.0):.1f}")
+    table.add_row("[bold]total[/]", f"[bold]{sum(report.timings.values()):.1f}[/]")
+    console.print(table)
+    console.print(f"{report.n_gaussians} Gaussians")
+    for label, path in (("scene", report.outputs.ply), ("mesh", report.outputs.mesh),
+                        ("views", report.outputs.views_dir), ("preview", report.outputs.preview)):
+        if path is not None:
+            console.print(f"{label:>8}: {path}")
+
+
+def _convert(photo: Path, outputs: ReconstructOutputs, config: ReconstructConfig, model: Path | None,
+             cache: dict, on_stage=None) -> None:
+    stage_callback = None if on_stage is None else (lambda stage: on_stage(f"{photo.name}: {stage}"))
+    reconstruct(photo, outputs, config, model_dir=model, generator_cache=cache, on_stage=stage_callback)
+
+
+def _limit_threads(jobs: int) -> None:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+
+
+@command()
+def batch(
+    inputs: list[str] = typer.Argument(..., help='Photos or glob patterns, e.g. "photos/*.jpg" (quote globs).'),
+    out_dir: Path = typer.Option(..., "-o", "--output-dir", help="Folder for the outputs (<stem>.ply, ...)."),
+    mesh_format: str | None = typer.Option(None, "--mesh", help="Also write <stem>_mesh.FORMAT: glb | obj | ply."),
+    save_views: bool = typer.Option(False, "--views-dir", help="Also write <stem>_views/ with the generated views."),
+    preview: bool = typer.Option(False, "--preview", help="Also write <stem>_turntable.gif."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Photos converted in parallel (processes)."),
+    preset: str = typer.Option("default", "--preset", help=PRESET_HELP),
+    views: int | None = typer.Option(None, "--views", min=8, max=16, help="Number of generated views."),
+    steps: int | None = typer.Option(None, "--steps", min=1, max=4, help="Consistency sampling steps."),
+    elevation: float | None = typer.Option(None, "--elevation", help="Camera elevation of the photos, degrees."),
+    no_remove_bg: bool = typer.Option(False, "--no-remove-bg", help="Keep the background (photos without alpha)."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    model: Path | None = typer.Option(None, "--model", help="View-generator checkpoint folder."),
+    force: bool = typer.Option(False, "--force", help="Redo photos whose outputs exist."),
+) -> None:
+    """Convert many photos; goes on past bad files and ends with a summary (exit 0 only if all succeeded)."""
+    if mesh_format is not None and mesh_format.lower().lstrip(".") not in ("glb", "obj", "ply"):
+        raise typer.BadParameter("--mesh must be glb, obj or ply")
+    config = _config(preset, views, steps, elevation, no_remove_bg, device, seed)
+    photos = expand_inputs(inputs)
+    if not photos:
+        raise typer.BadParameter(f"no files match {' '.join(inputs)}")
+    naming = OutputNaming(mesh_format=mesh_format.lower().lstrip(".") if mesh_format else None,
+                          save_views=save_views, preview=preview)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("converting", total=len(photos))
+        # with one job the stages are shown live; worker processes report per photo only
+        on_stage = (lambda text: progress.update(task, description=text)) if jobs == 1 else None
+        convert = functools.partial(_convert, config=config, model=model, cache={}, on_stage=on_stage)
+
+        def on_outcome(outcome: BatchOutcome) -> None:
+            progress.advance(task)
+            progress.update(task, description=f"{outcome.status}: {outcome.photo.name}")
+
+        outcomes = run_batch(photos, out_dir, naming, convert, force=force, jobs=jobs, on_outcome=on_outcome,
+                             worker_init=functools.partial(_limit_threads, jobs))
+    _print_summary(outcomes)
+    if any(o.status == "failed" for o in outcomes):
+        raise typer.Exit(EXIT_USER_ERROR)
+
+
+def _print_summary(outcomes: list[BatchOutcome]) -> None:
+    table = Table(title="batch summary", title_justify="left")
+    table.add_column("photo", overflow="fold")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    table.add_column("reason", overflow="fold")
+    style = {"ok": "green", "failed": "red", "skipped": "yellow"}
+    for o in outcomes:
+        table.add_row(str(o.photo), f"[{style[o.status]}]{o.status}[/]", f"{o.seconds:.1f}", o.reason)
+    console.print(table)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "failed", "skipped")}
+    console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped")

@@ -1,0 +1,122 @@
+"""Batch conversion: many photos, one report. Goes on past bad files; re-running skips finished ones.
+
+The unit of work is a function `convert(photo, outputs) -> ReconstructReport` (the product passes
+`reconstruct` with its config bound); this module only plans outputs, schedules jobs and collects
+outcomes, so it is testable with any function.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from img2gs.errors import Img2gsError, OutputError
+from img2gs.pipeline.outputs import ReconstructOutputs
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    photo: Path
+    status: str  # "ok" | "failed" | "skipped"
+    reason: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class OutputNaming:
+    """Which outputs each photo gets inside the batch's output folder, named after the photo's stem."""
+
+    mesh_format: str | None = None  # "glb" | "obj" | "ply" | None
+    save_views: bool = False
+    preview: bool = False
+
+    def outputs_for(self, photo: Path, out_dir: Path) -> ReconstructOutputs:
+        stem = photo.stem
+        return ReconstructOutputs(
+            ply=out_dir / f"{stem}.ply",
+            mesh=out_dir / f"{stem}_mesh.{self.mesh_format}" if self.mesh_format else None,
+            views_dir=out_dir / f"{stem}_views" if self.save_views else None,
+            preview=out_dir / f"{stem}_turntable.gif" if self.preview else None,
+        )
+
+
+def expand_inputs(patterns: Iterable[str]) -> list[Path]:
+    """Photos matched by glob patterns (or named directly), sorted, without duplicates."""
+    found: dict[Path, None] = {}
+    for pattern in patterns:
+        matches = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
+        if not matches and not glob.has_magic(pattern):
+            matches = [pattern]  # a plain path that does not exist: reported per file, not dropped
+        for match in matches:
+            path = Path(match)
+            if not path.is_dir():
+                found.setdefault(path, None)
+    return list(found)
+
+
+def is_finished(outputs: ReconstructOutputs) -> bool:
+    return all(p.exists() for p in outputs.paths())
+
+
+def run_batch(
+    photos: list[Path],
+    out_dir: Path,
+    naming: OutputNaming,
+    convert: Callable[[Path, ReconstructOutputs], object],
+    *,
+    force: bool = False,
+    jobs: int = 1,
+    on_outcome: Callable[[BatchOutcome], None] | None = None,
+    worker_init: Callable[[], None] | None = None,
+) -> list[BatchOutcome]:
+    """Convert every photo; returns one outcome per photo, in input order.
+
+    `convert` must be picklable when jobs > 1 (a module-level function or functools.partial of one).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(out_dir, os.W_OK):
+        raise OutputError(f"output directory {out_dir} is not writable")
+    on_outcome = on_outcome or (lambda outcome: None)
+    todo, outcomes = [], {}
+    for photo in photos:
+        outputs = naming.outputs_for(photo, out_dir)
+        if not force and is_finished(outputs):
+            outcomes[photo] = BatchOutcome(photo, "skipped", "outputs exist (use --force to redo)")
+            on_outcome(outcomes[photo])
+        else:
+            todo.append((photo, outputs.with_force(True)))
+    if jobs <= 1:
+        if worker_init:
+            worker_init()
+        for photo, outputs in todo:
+            outcomes[photo] = convert_one(convert, photo, outputs)
+            on_outcome(outcomes[photo])
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=worker_init) as pool:
+            futures = {pool.submit(convert_one, convert, photo, outputs): photo for photo, outputs in todo}
+            for future in as_completed(futures):
+                outcomes[futures[future]] = future.result()
+                on_outcome(outcomes[futures[future]])
+    return [outcomes[photo] for photo in photos]
+
+
+def convert_one(convert: Callable, photo: Path, outputs: ReconstructOutputs) -> BatchOutcome:
+    """Run `convert` on one photo, turning any failure into an outcome (the batch goes on)."""
+    start = time.perf_counter()
+    try:
+        convert(photo, outputs)
+    except Img2gsError as e:
+        return BatchOutcome(photo, "failed", str(e), time.perf_counter() - start)
+    except OSError as e:
+        return BatchOutcome(photo, "failed", f"{e.strerror or e}: {e.filename or photo}", time.perf_counter() - start)
+    except Exception as e:  # a bug must not stop the batch, but must be visible
+        last = traceback.extract_tb(e.__traceback__)[-1]
+        where = f"{Path(last.filename).name}:{last.lineno}"
+        return BatchOutcome(photo, "failed", f"internal error {type(e).__name__}: {e} ({where})", time.perf_counter() - start)
+    return BatchOutcome(photo, "ok", "", time.perf_counter() - start)

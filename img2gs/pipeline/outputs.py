@@ -1,0 +1,41 @@
+"""The set of files one reconstruction writes, checked before any work starts."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from img2gs.atomic import check_output_path
+from img2gs.errors import OutputError
+
+MESH_FORMATS = (".glb", ".obj", ".ply")
+
+
+@dataclass(frozen=True)
+class ReconstructOutputs:
+    ply: Path  # the 3DGS scene
+    mesh: Path | None = None  # .glb / .obj / .ply
+    views_dir: Path | None = None  # generated views + transforms.json
+    preview: Path | None = None  # turntable .gif
+    force: bool = False  # overwrite existing outputs
+
+    def paths(self) -> list[Path]:
+        return [p for p in (self.ply, self.mesh, self.views_dir, self.preview) if p is not None]
+
+    def with_force(self, force: bool) -> "ReconstructOutputs":
+        return dataclasses.replace(self, force=force)
+
+    def check(self) -> None:
+        """Fail early: suffixes, duplicates, existing files without force, unwritable directories."""
+        if self.ply.suffix.lower() != ".ply":
+            raise OutputError(f"{self.ply}: the splat scene must be a .ply file")
+        if self.mesh is not None and self.mesh.suffix.lower() not in MESH_FORMATS:
+            raise OutputError(f"{self.mesh}: mesh format must be one of {', '.join(MESH_FORMATS)}")
+        if self.preview is not None and self.preview.suffix.lower() != ".gif":
+            raise OutputError(f"{self.preview}: the preview must be a .gif file")
+        resolved = [p.resolve() for p in self.paths()]
+        if len(set(resolved)) != len(resolved):
+            raise OutputError("two outputs point at the same file")
+        for path in self.paths():
+            check_output_path(path, self.force)

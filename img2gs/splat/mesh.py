@@ -1,0 +1,245 @@
+"""A coloured triangle mesh from Gaussians: TSDF fusion of rendered depths + marching cubes.
+
+1. Render the Gaussians from `n_views` cameras on a sphere around the object ("RGB+ED": colour and
+   alpha-normalised expected depth).
+2. Fuse the depths into a truncated signed distance field on a uniform voxel grid over
+   [-extent, extent]^3 (tsdf.py: Curless & Levoy 1996 with space carving by empty pixels).
+3. Extract a level set with scikit-image's marching cubes (Lewiner): the level whose mesh has the
+   same silhouettes as the Gaussians (`silhouette_matched_level`, see there why 0 is too small);
+   keep the connected components with at least `min_component_fraction` of the largest one's faces
+   (drops floaters).
+4. Colour each vertex by the mean rendered colour over the views where its depth matches the
+   rendered depth (it is visible there); vertices no view sees take the colour of the nearest Gaussian.
+
+Why TSDF rather than, e.g., marching cubes on the Gaussians' density field: the density of a fitted
+3DGS scene is not a surface (opacities saturate, interiors are hollow or sparse), whereas rendered
+expected depth is what the optimiser was trained to make consistent across views.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+from scipy.spatial import cKDTree
+from skimage.measure import marching_cubes
+from torch import Tensor
+
+from img2gs.atomic import atomic_path
+from img2gs.cameras import FOV_DEG, ORBIT_RADIUS, intrinsics_from_fov, look_at, viewmat_from_c2w
+from img2gs.errors import OutputError
+from img2gs.render.mesh_renderer import render_mesh
+from img2gs.render.surface import RenderSurface
+from img2gs.splat.gaussians import Gaussians
+from img2gs.splat.render import render_depth
+from img2gs.splat.tsdf import tsdf_fuse
+
+MESH_SUFFIXES = (".glb", ".obj", ".ply")
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    resolution: int = 128  # voxels per side
+    extent: float = 1.05  # the grid covers [-extent, extent]^3 (the object is in the unit sphere)
+    n_views: int = 32  # cameras on a Fibonacci sphere
+    image_size: int = 128
+    truncation_voxels: float = 8.0  # trunc = this many voxel sizes
+    match_silhouettes: bool = True  # pick the iso-level whose mesh has the Gaussians' silhouettes
+    silhouette_views: int = 8  # views (of n_views) used to match silhouettes
+    alpha_threshold: float = 0.5  # a pixel is covered when its rendered alpha is at least this
+    min_component_fraction: float = 0.02  # keep components with >= this fraction of the largest's faces
+    color_depth_tolerance: float = 0.03  # a vertex is visible in a view when |z - depth| < this
+
+
+def sphere_cameras(n: int, radius: float = ORBIT_RADIUS) -> Tensor:
+    """[n, 4, 4] OpenGL c2w on a Fibonacci sphere (elevations within +-80 deg), looking at the origin."""
+    k = torch.arange(n, dtype=torch.float64) + 0.5
+    z = (1.0 - 2.0 * k / n) * math.sin(math.radians(80.0))
+    phi = k * math.pi * (3.0 - math.sqrt(5.0))
+    r = torch.sqrt(1.0 - z**2)
+    eye = torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], dim=-1) * radius
+    return look_at(eye).float()
+
+
+def tsdf_to_mesh(
+    tsdf: Tensor, extent: float, min_component_fraction: float = 0.0, level: float = 0.0,
+) -> trimesh.Trimesh:
+    """Marching cubes at `level` of a TSDF [R, R, R] over [-extent, extent]^3, outward normals.
+    A positive `level` moves the surface outwards by `level` x truncation."""
+    r = tsdf.shape[0]
+    voxel = 2.0 * extent / r
+    volume = np.pad(tsdf.numpy(), 1, constant_values=1.0)  # outside beyond the grid: closed surfaces
+    if volume.min() >= level or volume.max() <= level:
+        raise OutputError("no surface found: the rendered depths are empty (did fitting fail?)")
+    verts, faces, _, _ = marching_cubes(volume, level=level, spacing=(voxel, voxel, voxel))
+    verts = verts - voxel + (0.5 * voxel - extent)  # undo the padding; voxel centres at (i + 0.5) voxel
+    mesh = trimesh.Trimesh(verts, faces, process=True)
+    if mesh.volume < 0:  # make the normals point out of the object
+        mesh.invert()
+    return keep_large_components(mesh, min_component_fraction)
+
+
+def silhouette_matched_level(
+    tsdf: Tensor,  # [R, R, R]
+    extent: float,
+    alphas: Tensor,  # [V, H, W] the Gaussians' rendered coverage
+    c2w: Tensor,  # [V, 4, 4]
+    K: Tensor,  # [V, 3, 3]
+    min_component_fraction: float,
+    steps: int = 6,
+) -> float:
+    """The iso-level in [-0.5, 0.5] whose mesh covers as many pixels (alpha >= 0.5) in the given views
+    as the Gaussians do, by bisection (the covered area grows with the level).
+
+    Why: the expected depth of a 3DGS scene lies inside the surface that its silhouettes show, by
+    about the Gaussians' extent (they form the silhouette with their tails), so the zero level set is
+    too small. Matching silhouettes measures that offset on the model itself. On the synthetic scene
+    fitted at 128 px (bench/fit.py) this brings the Chamfer distance from 0.0071 to 0.0058 and picks,
+    for truncations of 8-16 voxels, a level within 0.0005 of the best one.
+    """
+    h, w = alphas.shape[1:]
+    target = float((alphas >= 0.5).sum())
+
+    def coverage(level: float) -> float:
+        try:
+            mesh = tsdf_to_mesh(tsdf, extent, min_component_fraction, level)
+        except OutputError:
+            return 0.0 if level < 0 else float("inf")
+        return silhouette_area(mesh, c2w, K, w, h)
+
+    lo, hi = -0.5, 0.5
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if coverage(mid) < target else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def keep_large_components(mesh: trimesh.Trimesh, min_fraction: float) -> trimesh.Trimesh:
+    """The components (by shared edges) with at least `min_fraction` of the largest component's faces."""
+    if min_fraction <= 0.0 or len(mesh.faces) == 0:
+        return mesh
+    labels = trimesh.graph.connected_component_labels(mesh.face_adjacency, node_count=len(mesh.faces))
+    sizes = np.bincount(labels)
+    keep = np.flatnonzero(sizes >= min_fraction * sizes.max())
+    if len(keep) == len(sizes):
+        return mesh
+    kept = mesh.copy()
+    kept.update_faces(np.isin(labels, keep))
+    kept.remove_unreferenced_vertices()
+    return kept
+
+
+def silhouette_area(mesh: trimesh.Trimesh, c2w: Tensor, K: Tensor, width: int, height: int) -> float:
+    """Number of pixels of the views (c2w [V, 4, 4], K [V, 3, 3]) that `mesh` covers by half or more."""
+    n_faces = len(mesh.faces)
+    surface = RenderSurface(  # geometry only: colours and normals do not change coverage
+        vertices=np.asarray(mesh.vertices, dtype=np.float64), faces=np.asarray(mesh.faces, dtype=np.int32),
+        corner_colors=np.zeros((n_faces, 3, 3), np.float32), corner_normals=np.zeros((n_faces, 3, 3), np.float32),
+        corner_uv=np.zeros((n_faces, 3, 2), np.float32), face_texture=np.full(n_faces, -1, np.int32), textures=(),
+    )
+    return float((render_mesh(surface, c2w, K, width, height, ambient=1.0).rgba[..., 3] >= 0.5).sum())
+
+
+def vertex_colors_from_views(
+    vertices: Tensor,  # [P, 3]
+    rgbs: Tensor,  # [V, H, W, 3]
+    depths: Tensor,  # [V, H, W]
+    alphas: Tensor,  # [V, H, W]
+    c2w: Tensor,  # [V, 4, 4]
+    K: Tensor,  # [V, 3, 3]
+    tolerance: float,
+    alpha_threshold: float = 0.5,
+) -> tuple[Tensor, Tensor]:
+    """(colours [P, 3], seen [P] bool): mean colour over the views where each vertex is visible."""
+    viewmats = viewmat_from_c2w(c2w.float())
+    h, w = depths.shape[1:]
+    total, count = torch.zeros(vertices.shape[0], 3), torch.zeros(vertices.shape[0])
+    for v in range(depths.shape[0]):
+        cam = vertices @ viewmats[v, :3, :3].T + viewmats[v, :3, 3]
+        z = cam[:, 2]
+        col = (cam[:, 0] / z * K[v, 0, 0] + K[v, 0, 2]).floor().long()
+        row = (cam[:, 1] / z * K[v, 1, 1] + K[v, 1, 2]).floor().long()
+        ok = (z > 1e-3) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        col, row = col.clamp(0, w - 1), row.clamp(0, h - 1)
+        ok &= (alphas[v, row, col] >= alpha_threshold) & ((depths[v, row, col] - z).abs() < tolerance)
+        total[ok] += rgbs[v, row[ok], col[ok]]
+        count[ok] += 1.0
+    seen = count > 0
+    return total / count.clamp_min(1.0)[:, None], seen
+
+
+def extract_mesh(gaussians: Gaussians, config: MeshConfig = MeshConfig(), *, backend: str = "auto") -> trimesh.Trimesh:
+    """A vertex-coloured mesh of the Gaussians' surface (see the module docstring)."""
+    c2w = sphere_cameras(config.n_views)
+    K = intrinsics_from_fov(FOV_DEG, config.image_size, config.image_size).expand(config.n_views, 3, 3)
+    rgbs, depths, alphas = render_depth(gaussians, c2w, K, config.image_size, config.image_size, backend=backend)
+    voxel = 2.0 * config.extent / config.resolution
+    tsdf = tsdf_fuse(depths, alphas, c2w, K, config.resolution, config.extent,
+                     config.truncation_voxels * voxel, config.alpha_threshold)
+    level = 0.0
+    if config.match_silhouettes:
+        sel = torch.linspace(0, config.n_views - 1, min(config.silhouette_views, config.n_views)).round().long()
+        level = silhouette_matched_level(tsdf, config.extent, alphas[sel], c2w[sel], K[sel],
+                                         config.min_component_fraction)
+    mesh = tsdf_to_mesh(tsdf, config.extent, config.min_component_fraction, level)
+    vertices = torch.from_numpy(np.asarray(mesh.vertices, dtype=np.float32))
+    colors, seen = vertex_colors_from_views(vertices, rgbs, depths, alphas, c2w, K, config.color_depth_tolerance,
+                                            config.alpha_threshold)
+    if not bool(seen.all()):
+        nearest = nearest_gaussian_colors(gaussians, vertices[~seen])
+        colors[~seen] = nearest
+    rgba = torch.cat([colors, torch.ones(len(colors), 1)], dim=1)
+    mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=(rgba * 255).round().byte().numpy())
+    return mesh
+
+
+def nearest_gaussian_colors(gaussians: Gaussians, points: Tensor) -> Tensor:
+    """[P, 3] base colour of the nearest Gaussian (among the fairly opaque ones) to each point."""
+    with torch.no_grad():
+        g = gaussians.to("cpu")
+        keep = g.opacities > 0.3
+        means, colors = (g.means[keep], g.base_colors[keep]) if keep.sum() > 0 else (g.means, g.base_colors)
+    _, idx = cKDTree(means.numpy()).query(points.numpy(), k=1)
+    return colors[torch.from_numpy(idx)]
+
+
+def save_mesh(path: str | os.PathLike, mesh: trimesh.Trimesh) -> Path:
+    """Write `mesh` as .glb, .obj or .ply (by suffix), atomically; NaN/Inf vertices are refused."""
+    path = Path(path)
+    if path.suffix.lower() not in MESH_SUFFIXES:
+        raise OutputError(f"{path}: unsupported mesh format (use one of {', '.join(MESH_SUFFIXES)})")
+    if len(mesh.faces) == 0 or not np.isfinite(np.asarray(mesh.vertices)).all():
+        raise OutputError(f"refusing to write {path}: the mesh is empty or contains NaN/Inf vertices")
+    with atomic_path(path) as tmp:
+        mesh.export(str(tmp), file_type=path.suffix.lower()[1:])
+    return path
+
+
+def chamfer_distance(a: Tensor, b: Tensor) -> float:
+    """Symmetric Chamfer distance of point sets a [P, 3] and b [Q, 3]:
+    (mean_a min_b |a - b| + mean_b min_a |a - b|) / 2, in scene units (not squared)."""
+    a_np, b_np = a.detach().cpu().double().numpy(), b.detach().cpu().double().numpy()
+    d_ab, _ = cKDTree(b_np).query(a_np, k=1)
+    d_ba, _ = cKDTree(a_np).query(b_np, k=1)
+    return float((d_ab.mean() + d_ba.mean()) / 2.0)
+
+
+def surface_chamfer(
+    mesh: trimesh.Trimesh, reference: trimesh.Trimesh, n_query: int = 20_000, n_dense: int = 400_000, seed: int = 0,
+) -> float:
+    """Symmetric Chamfer distance between two surfaces, as `chamfer_distance` but each direction
+    measures `n_query` points sampled on one surface against `n_dense` points sampled on the other,
+    which approximates the point-to-surface distance. (With equal sample counts the distance between
+    two samplings of the *same* surface is ~0.5 / sqrt(density): 0.008 for the synthetic scene at
+    20k points; at 400k dense points the floor is ~0.002.)"""
+    def sample(m: trimesh.Trimesh, n: int, s: int) -> np.ndarray:
+        return np.asarray(trimesh.sample.sample_surface(m, n, seed=s)[0], dtype=np.float64)
+
+    d_mesh, _ = cKDTree(sample(reference, n_dense, seed + 1)).query(sample(mesh, n_query, seed), k=1)
+    d_ref, _ = cKDTree(sample(mesh, n_dense, seed + 3)).query(sample(reference, n_query, seed + 2), k=1)
+    return float((d_mesh.mean() + d_ref.mean()) / 2.0)

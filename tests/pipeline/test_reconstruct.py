@@ -1,0 +1,158 @@
+"""The product end to end on a tiny model: reconstruct, batch, bad input, --force, atomic export."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from img2gs.cli import app
+from img2gs.image_io import load_image
+from img2gs.splat.export_ply import load_ply
+
+runner = CliRunner()
+TINY = ["--preset", "tiny", "--device", "cpu"]
+
+
+def product_photo(path: Path, colour=(0.8, 0.3, 0.1), size: int = 48) -> Path:
+    """A shaded disc on a light-grey background (no alpha): background removal has to find it."""
+    ys, xs = np.mgrid[0:size, 0:size] + 0.5
+    r = np.hypot(xs - size / 2, ys - size / 2)
+    inside = r < size * 0.3
+    shade = 1.0 - 0.4 * (xs - size / 2) / size
+    image = np.full((size, size, 3), 0.92)
+    image[inside] = np.clip(np.asarray(colour) * shade[inside, None], 0, 1)
+    Image.fromarray((image * 255).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    return product_photo(tmp_path / "photo.png")
+
+
+def _reconstruct(args: list[str], model: Path):
+    return runner.invoke(app, ["reconstruct", *args, *TINY, "--model", str(model)])
+
+
+def test_full_chain_writes_every_output_and_render_shows_the_object(tmp_path, photo, tiny_student):
+    out = tmp_path / "out"
+    result = _reconstruct([str(photo), "-o", str(out / "scene.ply"), "--mesh", str(out / "mesh.glb"),
+                           "--views-dir", str(out / "views"), "--preview", str(out / "turn.gif")], tiny_student)
+    assert result.exit_code == 0, result.output
+    for stage in ("preprocess", "views", "fit", "export"):
+        assert stage in result.output
+    gaussians = load_ply(out / "scene.ply")
+    assert len(gaussians) > 0 and gaussians.is_finite()
+    assert (out / "mesh.glb").stat().st_size > 0 and (out / "turn.gif").stat().st_size > 0
+    assert (out / "views" / "transforms.json").is_file()
+    rendered = runner.invoke(app, ["render", str(out / "scene.ply"), "--cameras", str(out / "views"),
+                                   "-o", str(out / "renders"), "--device", "cpu"])
+    assert rendered.exit_code == 0, rendered.output
+    front = load_image(sorted((out / "renders").glob("*.png"))[0])
+    # The input view's render has the object where the framed photo has it: the centre, not the corner.
+    assert front[front.shape[0] // 2, front.shape[1] // 2, 3] > 0.5
+    assert front[0, 0, 3] < 0.5
+
+
+def _corrupt_files(folder: Path) -> list[Path]:
+    truncated = folder / "truncated.png"
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(buffer, "PNG")
+    truncated.write_bytes(buffer.getvalue()[:200])
+    text = folder / "notes.png"
+    text.write_text("this is not an image")
+    return [truncated, text]
+
+
+def test_batch_converts_good_files_and_lists_bad_ones(tmp_path, tiny_student):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    product_photo(photos / "a.png")
+    product_photo(photos / "b.png", colour=(0.1, 0.4, 0.8))
+    bad = _corrupt_files(photos)
+    result = runner.invoke(app, ["batch", str(photos / "*.png"), "-o", str(tmp_path / "out"), *TINY,
+                                 "--model", str(tiny_student)])
+    assert result.exit_code != 0
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.ply")) == ["a.ply", "b.ply"]
+    unwrapped = "".join(ch for ch in result.output if ch not in " │\n")  # table cells fold long paths
+    for path in bad:
+        assert path.name in unwrapped
+    assert "2 ok, 2 failed, 0 skipped" in result.output
+    again = runner.invoke(app, ["batch", str(photos / "[ab].png"), "-o", str(tmp_path / "out"), *TINY,
+                                "--model", str(tiny_student)])
+    assert again.exit_code == 0 and "0 ok, 0 failed, 2 skipped" in again.output
+
+
+def _absurd_png(path: Path) -> None:
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", 30000, 30000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
+    path.write_bytes(bytes(data))
+
+
+BAD_INPUTS = {
+    "missing": (lambda p: None, "no such file"),
+    "empty": (lambda p: p.write_bytes(b""), "empty file"),
+    "truncated": (lambda p: _corrupt_files(p.parent)[0].rename(p), "truncated or corrupt"),
+    "not an image": (lambda p: p.write_text("hello"), "not an image"),
+    "directory": (lambda p: p.mkdir(), "is a directory"),
+    "absurd size": (_absurd_png, "too large"),
+    "no foreground": (lambda p: Image.new("RGB", (64, 64), (200, 200, 200)).save(p), "no separable foreground"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, tiny_student, kind):
+    make, message = BAD_INPUTS[kind]
+    path = tmp_path / "input.png"
+    make(path)
+    result = _reconstruct([str(path), "-o", str(tmp_path / "scene.ply")], tiny_student)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "scene.ply").exists()
+
+
+def test_force_semantics(tmp_path, photo, tiny_student):
+    target = tmp_path / "scene.ply"
+    target.write_bytes(b"precious")
+    refused = _reconstruct([str(photo), "-o", str(target)], tiny_student)
+    assert refused.exit_code == 2 and "already exists" in refused.output
+    assert target.read_bytes() == b"precious"
+    forced = _reconstruct([str(photo), "-o", str(target), "--force"], tiny_student)
+    assert forced.exit_code == 0, forced.output
+    assert len(load_ply(target)) > 0
+
+
+def test_unwritable_output_directory_fails_before_any_work(tmp_path, photo, tiny_student, monkeypatch):
+    import img2gs.pipeline.reconstruct as pipeline
+
+    monkeypatch.setattr(pipeline, "preprocess_photo", lambda *a, **k: pytest.fail("work started"))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = _reconstruct([str(photo), "-o", str(blocker / "sub" / "scene.ply")], tiny_student)
+    assert result.exit_code == 2 and "cannot create output directory" in result.output
+
+
+def test_no_partial_file_after_an_exception_mid_export(tmp_path, photo, tiny_student, monkeypatch):
+    from plyfile import PlyData
+
+    def write_half_then_fail(self, stream):
+        Path(stream).write_bytes(b"ply\nformat binary_little_endian 1.0\n")  # a partial header...
+        raise RuntimeError("disk full (injected)")
+
+    monkeypatch.setattr(PlyData, "write", write_half_then_fail)
+    result = _reconstruct([str(photo), "-o", str(tmp_path / "scene.ply")], tiny_student)
+    assert result.exit_code != 0
+    assert list(tmp_path.iterdir()) == [photo]  # neither scene.ply nor a temp file is left
