@@ -14,20 +14,38 @@ def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
-@pytest.fixture(scope="session")
-def tiny_student(tmp_path_factory):
-    """A tiny consistency-student checkpoint (teacher 2 steps, distillation 2 steps) for pipeline tests."""
+def _viewgen_helpers():
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent / "viewgen"))
-    from viewgen_helpers import tiny_dataset, tiny_preset, train_tiny_teacher
+    import viewgen_helpers
 
+    return viewgen_helpers
+
+
+@pytest.fixture(scope="session")
+def tiny_data_dir(tmp_path_factory):
+    """A tiny dataset folder in the real shard format (see tests/viewgen/viewgen_helpers.py)."""
+    folder = tmp_path_factory.mktemp("tiny_data")
+    _viewgen_helpers().tiny_dataset(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tiny_data_dir, tmp_path_factory):
+    """A tiny teacher run folder trained for 2 steps."""
+    run = tmp_path_factory.mktemp("tiny_teacher")
+    _viewgen_helpers().train_tiny_teacher(tiny_data_dir, run, steps=2)
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_student(tiny_teacher, tiny_data_dir, tmp_path_factory):
+    """A tiny consistency-student run folder distilled from `tiny_teacher` for 2 steps."""
     from img2gs.viewgen.train_distill import train_distill
 
-    data = tmp_path_factory.mktemp("tiny_data")
-    teacher = tmp_path_factory.mktemp("tiny_teacher")
-    student = tmp_path_factory.mktemp("tiny_student")
-    train_tiny_teacher(data, teacher, steps=2)
-    train_distill(tiny_preset().distill, teacher, tiny_dataset(data), student)
-    return student
+    helpers = _viewgen_helpers()
+    run = tmp_path_factory.mktemp("tiny_student")
+    train_distill(helpers.tiny_preset().distill, tiny_teacher, helpers.tiny_dataset(tiny_data_dir), run)
+    return run

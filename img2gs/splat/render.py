@@ -45,6 +45,12 @@ def render_gaussians(
     )
 
 
+def unpremultiply(rgb: Tensor, alpha: Tensor) -> Tensor:
+    """Straight colour [..., 3] in [0, 1] from the rasterizer's premultiplied colour (black background)
+    and alpha [..., 1]; 0 where nothing was drawn."""
+    return torch.where(alpha > 1e-6, rgb / alpha.clamp_min(1e-6), torch.zeros_like(rgb)).clamp(0.0, 1.0)
+
+
 @torch.no_grad()
 def render_rgba(
     gaussians: Gaussians,
@@ -61,9 +67,7 @@ def render_rgba(
     for start in range(0, c2w.shape[0], chunk):
         rgb, alpha, _ = render_gaussians(gaussians, c2w[start : start + chunk], K[start : start + chunk],
                                          width, height, backend=backend)
-        # the rasterizer premultiplies (black background): divide to get straight alpha
-        straight = torch.where(alpha > 1e-6, rgb / alpha.clamp_min(1e-6), torch.zeros_like(rgb))
-        out.append(torch.cat([straight.clamp(0.0, 1.0), alpha], dim=-1).cpu())
+        out.append(torch.cat([unpremultiply(rgb, alpha), alpha], dim=-1).cpu())
     return torch.cat(out)
 
 
@@ -83,8 +87,7 @@ def render_depth(
     for start in range(0, c2w.shape[0], chunk):
         out, alpha, _ = render_gaussians(gaussians, c2w[start : start + chunk], K[start : start + chunk],
                                          width, height, render_mode="RGB+ED", backend=backend)
-        rgb = torch.where(alpha > 1e-6, out[..., :3] / alpha.clamp_min(1e-6), torch.zeros_like(out[..., :3]))
-        rgbs.append(rgb.clamp(0.0, 1.0).cpu())
+        rgbs.append(unpremultiply(out[..., :3], alpha).cpu())
         depths.append(out[..., 3].cpu())
         alphas.append(alpha[..., 0].cpu())
     return torch.cat(rgbs), torch.cat(depths), torch.cat(alphas)

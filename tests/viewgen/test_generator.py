@@ -8,38 +8,15 @@ import math
 import pytest
 import torch
 from typer.testing import CliRunner
-from viewgen_helpers import tiny_dataset, tiny_preset, train_tiny_teacher
 
 from img2gs.cameras import input_pose, poses_c2w, target_orbit
 from img2gs.cli import app
 from img2gs.image_io import load_image, save_png
 from img2gs.posed_views import read_posed_views
 from img2gs.viewgen.generator import ViewGenerator
-from img2gs.viewgen.train_distill import train_distill
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    tiny_dataset(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def teacher_run(data_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("teacher")
-    train_tiny_teacher(data_dir, run, steps=2)
-    return run
-
-
-@pytest.fixture(scope="module")
-def student_run(teacher_run, data_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("student")
-    train_distill(tiny_preset().distill, teacher_run, tiny_dataset(data_dir), run)
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +37,8 @@ def count_calls(module: torch.nn.Module) -> list[int]:
     return calls
 
 
-def test_student_generates_all_views_in_one_forward_pass(student_run, photo_path):
-    gen = ViewGenerator.load(student_run)
+def test_student_generates_all_views_in_one_forward_pass(tiny_student, photo_path):
+    gen = ViewGenerator.load(tiny_student)
     assert gen.kind == "student" and gen.resolution == 16
     calls = count_calls(gen.denoiser.backbone)
     views = gen.generate(load_image(photo_path), input_pose(), target_orbit(8), steps=1, seed=0)
@@ -76,8 +53,8 @@ def test_student_generates_all_views_in_one_forward_pass(student_run, photo_path
     assert calls == [1008] * 3  # multistep consistency sampling: one batched pass per step
 
 
-def test_teacher_samples_with_heun_and_guidance(teacher_run, photo_path):
-    gen = ViewGenerator.load(teacher_run)
+def test_teacher_samples_with_heun_and_guidance(tiny_teacher, photo_path):
+    gen = ViewGenerator.load(tiny_teacher)
     calls = count_calls(gen.denoiser.backbone)
     views = gen.generate(load_image(photo_path), input_pose(), target_orbit(4), steps=3, seed=0)
     assert views.shape == (4, 16, 16, 4)
@@ -87,8 +64,8 @@ def test_teacher_samples_with_heun_and_guidance(teacher_run, photo_path):
     assert calls == [2004] * 5  # guidance stacks [uncond; cond]
 
 
-def test_posed_views_put_the_input_first_with_contract_cameras(student_run, photo_path):
-    gen = ViewGenerator.load(student_run)
+def test_posed_views_put_the_input_first_with_contract_cameras(tiny_student, photo_path):
+    gen = ViewGenerator.load(tiny_student)
     targets = target_orbit(6)
     views = gen.generate_posed_views(load_image(photo_path), input_pose(30.0), targets, seed=0)
     assert len(views) == 7 and views.images.shape == (7, 16, 16, 4)
@@ -96,9 +73,9 @@ def test_posed_views_put_the_input_first_with_contract_cameras(student_run, phot
     assert math.isclose(float(views.K[0, 0, 0]), 8.0 / math.tan(math.radians(20.0)), rel_tol=1e-6)  # 40 deg FOV
 
 
-def test_views_cli_writes_pngs_and_transforms_matching_the_target_orbit(student_run, photo_path, tmp_path):
+def test_views_cli_writes_pngs_and_transforms_matching_the_target_orbit(tiny_student, photo_path, tmp_path):
     out = tmp_path / "views"
-    result = runner.invoke(app, ["views", str(photo_path), "-n", "5", "-o", str(out), "--model", str(student_run),
+    result = runner.invoke(app, ["views", str(photo_path), "-n", "5", "-o", str(out), "--model", str(tiny_student),
                                  "--steps", "2", "--seed", "3", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     pngs = sorted((out / "images").glob("*.png"))
@@ -108,7 +85,7 @@ def test_views_cli_writes_pngs_and_transforms_matching_the_target_orbit(student_
     assert torch.allclose(views.c2w[0], poses_c2w([input_pose()])[0], atol=1e-5)
     meta = json.loads((out / "transforms.json").read_text())
     assert meta["img2gs"]["steps"] == 2 and meta["img2gs"]["seed"] == 3
-    again = runner.invoke(app, ["views", str(photo_path), "-n", "5", "-o", str(out), "--model", str(student_run)])
+    again = runner.invoke(app, ["views", str(photo_path), "-n", "5", "-o", str(out), "--model", str(tiny_student)])
     assert again.exit_code == 2 and "already exists" in again.output
 
 
@@ -126,22 +103,22 @@ def test_views_cli_bad_checkpoint_is_a_one_line_error(tmp_path, photo_path, bad)
     assert not (tmp_path / "out").exists()
 
 
-def test_train_and_eval_commands_end_to_end(data_dir, tmp_path):
+def test_train_and_eval_commands_end_to_end(tiny_data_dir, tmp_path):
     teacher, student = tmp_path / "teacher", tmp_path / "student"
-    r = runner.invoke(app, ["train", "teacher", "--data", str(data_dir), "--preset", "tiny", "-o", str(teacher),
+    r = runner.invoke(app, ["train", "teacher", "--data", str(tiny_data_dir), "--preset", "tiny", "-o", str(teacher),
                             "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["train", "teacher", "--data", str(data_dir), "--preset", "tiny", "-o", str(teacher)])
+    r = runner.invoke(app, ["train", "teacher", "--data", str(tiny_data_dir), "--preset", "tiny", "-o", str(teacher)])
     assert r.exit_code == 2 and "--resume" in r.output  # no accidental overwrite
-    r = runner.invoke(app, ["train", "teacher", "--data", str(data_dir), "-o", str(teacher), "--resume",
+    r = runner.invoke(app, ["train", "teacher", "--data", str(tiny_data_dir), "-o", str(teacher), "--resume",
                             "--steps", "3", "--device", "cpu"])
     assert r.exit_code == 0, r.output
     assert json.loads((teacher / "checkpoint/train_state.json").read_text())["step"] == 3
-    r = runner.invoke(app, ["train", "distill", "--teacher", str(teacher), "--data", str(data_dir), "--preset", "tiny",
+    r = runner.invoke(app, ["train", "distill", "--teacher", str(teacher), "--data", str(tiny_data_dir), "--preset", "tiny",
                             "-o", str(student), "--device", "cpu"])
     assert r.exit_code == 0, r.output
     grid, report = tmp_path / "grid.png", tmp_path / "eval.json"
-    r = runner.invoke(app, ["eval", "views", "--data", str(data_dir), "--teacher", str(teacher), "--student",
+    r = runner.invoke(app, ["eval", "views", "--data", str(tiny_data_dir), "--teacher", str(teacher), "--student",
                             str(student), "--steps", "1,2", "--teacher-steps", "2", "--max-samples", "2",
                             "--grid", str(grid), "--json", str(report), "--device", "cpu"])
     assert r.exit_code == 0, r.output
@@ -149,6 +126,6 @@ def test_train_and_eval_commands_end_to_end(data_dir, tmp_path):
     assert [row["label"] for row in rows] == ["teacher 2 steps", "student 1 step", "student 2 steps"]
     assert all(row["psnr"] > 0 and 0 < row["seconds_per_view"] and row["views"] == 6 for row in rows)
     assert load_image(grid).shape[:2] == (2 * 16 * 4, 5 * 16 * 4)  # 2 samples x (input, truth, 3 models)
-    r = runner.invoke(app, ["train", "distill", "--teacher", str(tmp_path / "nope"), "--data", str(data_dir),
+    r = runner.invoke(app, ["train", "distill", "--teacher", str(tmp_path / "nope"), "--data", str(tiny_data_dir),
                             "-o", str(tmp_path / "s2")])
     assert r.exit_code == 2 and "checkpoint folder not found" in r.output

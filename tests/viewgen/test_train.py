@@ -8,7 +8,7 @@ import signal
 import pytest
 import torch
 from safetensors.torch import load_file
-from viewgen_helpers import max_abs_diff, read_json, tiny_dataset, tiny_preset, train_tiny_teacher
+from viewgen_helpers import max_abs_diff, read_json, tiny_dataset, tiny_preset
 
 from img2gs.errors import CheckpointError
 from img2gs.viewgen.batches import BatchSampler
@@ -18,28 +18,6 @@ from img2gs.viewgen.train_teacher import train_teacher
 from img2gs.viewgen.training_loop import load_run_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("data")
-    tiny_dataset(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def teacher_run(data_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("teacher")
-    train_tiny_teacher(data_dir, run, steps=2)
-    return run
-
-
-@pytest.fixture(scope="module")
-def student_run(teacher_run, data_dir, tmp_path_factory):
-    run = tmp_path_factory.mktemp("student")
-    result = train_distill(tiny_preset().distill, teacher_run, tiny_dataset(data_dir), run)
-    assert result.step == 2 and "cd_loss" in result.last_stats
-    return run
 
 
 def with_steps(config, steps: int, **loop_changes):
@@ -63,23 +41,23 @@ def state(run) -> dict[str, torch.Tensor]:
             **load_file(folder / "train_state.safetensors")}
 
 
-def test_teacher_trains_two_steps_and_writes_a_loadable_checkpoint(teacher_run):
-    log = [read_json_line for read_json_line in (teacher_run / "log.jsonl").read_text().splitlines()]
+def test_teacher_trains_two_steps_and_writes_a_loadable_checkpoint(tiny_teacher):
+    log = [read_json_line for read_json_line in (tiny_teacher / "log.jsonl").read_text().splitlines()]
     assert len(log) == 2
-    net, info = load_checkpoint(teacher_run)
+    net, info = load_checkpoint(tiny_teacher)
     assert info.kind == "teacher" and info.provenance["step"] == 2
     assert info.provenance["training"]["loop"]["steps"] == 2
-    options = read_json(teacher_run / "training_options.json")
-    assert options["model"] == read_json(teacher_run / "checkpoint" / "config.json")["model"]
+    options = read_json(tiny_teacher / "training_options.json")
+    assert options["model"] == read_json(tiny_teacher / "checkpoint" / "config.json")["model"]
     fresh = type(net)(info.model)
     assert max_abs_diff(net.state_dict(), fresh.state_dict()) > 0  # the weights moved
-    assert sorted(p.name for p in (teacher_run / "checkpoint").iterdir()) == [
+    assert sorted(p.name for p in (tiny_teacher / "checkpoint").iterdir()) == [
         "config.json", "model.safetensors", "train_state.json", "train_state.safetensors"]
 
 
-def test_teacher_kill_and_resume_equals_uninterrupted(data_dir, tmp_path):
+def test_teacher_kill_and_resume_equals_uninterrupted(tiny_data_dir, tmp_path):
     config = with_steps(tiny_preset().teacher, 4, checkpoint_every=100)
-    dataset = tiny_dataset(data_dir)
+    dataset = tiny_dataset(tiny_data_dir)
     straight = train_teacher(config, dataset, tmp_path / "straight")
     assert straight.step == 4 and not straight.interrupted
 
@@ -97,50 +75,52 @@ def test_teacher_kill_and_resume_equals_uninterrupted(data_dir, tmp_path):
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored
 
 
-def test_distill_trains_two_steps_from_the_teacher(teacher_run, student_run):
-    student, info = load_checkpoint(student_run)
-    teacher, _ = load_checkpoint(teacher_run)
+def test_distill_trains_two_steps_from_the_teacher(tiny_teacher, tiny_student):
+    student, info = load_checkpoint(tiny_student)
+    teacher, _ = load_checkpoint(tiny_teacher)
     assert info.kind == "student" and info.provenance["teacher_step"] == 2
     assert max_abs_diff(student.state_dict(), teacher.state_dict()) > 0  # trained away from its init
-    assert any(k.startswith("target.") for k in load_file(student_run / "checkpoint/train_state.safetensors"))
+    assert any(k.startswith("target.") for k in load_file(tiny_student / "checkpoint/train_state.safetensors"))
+    assert read_json(tiny_student / "checkpoint" / "train_state.json")["step"] == 2
+    assert "cd_loss" in (tiny_student / "log.jsonl").read_text()
 
 
-def test_distill_kill_and_resume_with_image_losses_equals_uninterrupted(teacher_run, data_dir, tmp_path):
+def test_distill_kill_and_resume_with_image_losses_equals_uninterrupted(tiny_teacher, tiny_data_dir, tmp_path):
     config = with_steps(tiny_preset().distill, 3, checkpoint_every=100)
     config = dataclasses.replace(config, lambda_photo=0.5,
                                  distill=dataclasses.replace(config.distill, discretization="progression",
                                                              progression=(8, 4), guidance=2.0))
-    dataset = tiny_dataset(data_dir)
-    straight = train_distill(config, teacher_run, dataset, tmp_path / "straight")
+    dataset = tiny_dataset(tiny_data_dir)
+    straight = train_distill(config, tiny_teacher, dataset, tmp_path / "straight")
     assert "photo_loss" in straight.last_stats
-    killed = train_distill(config, teacher_run, dataset, tmp_path / "killed", report=stop_at(1))
+    killed = train_distill(config, tiny_teacher, dataset, tmp_path / "killed", report=stop_at(1))
     assert killed.interrupted and killed.step == 1
     assert load_run_config(tmp_path / "killed", type(config)) == config
-    train_distill(config, teacher_run, dataset, tmp_path / "killed", resume=True)
+    train_distill(config, tiny_teacher, dataset, tmp_path / "killed", resume=True)
     assert max_abs_diff(state(tmp_path / "straight"), state(tmp_path / "killed")) <= 1e-6
 
 
-def test_distill_with_lpips_distance_and_perceptual_loss(teacher_run, data_dir, tmp_path):
+def test_distill_with_lpips_distance_and_perceptual_loss(tiny_teacher, tiny_data_dir, tmp_path):
     config = with_steps(tiny_preset().distill, 1)
     config = dataclasses.replace(config, lambda_percep=0.5,
                                  distill=dataclasses.replace(config.distill, distance="lpips"))
-    result = train_distill(config, teacher_run, tiny_dataset(data_dir), tmp_path / "lpips")
+    result = train_distill(config, tiny_teacher, tiny_dataset(tiny_data_dir), tmp_path / "lpips")
     assert result.last_stats["percep_loss"] > 0 and result.last_stats["cd_loss"] >= 0
     assert torch.isfinite(torch.tensor(result.last_stats["loss"]))
 
 
-def test_distilling_a_student_is_refused(student_run, data_dir, tmp_path):
+def test_distilling_a_student_is_refused(tiny_student, tiny_data_dir, tmp_path):
     with pytest.raises(CheckpointError, match="need a teacher"):
-        train_distill(tiny_preset().distill, student_run, tiny_dataset(data_dir), tmp_path / "again")
+        train_distill(tiny_preset().distill, tiny_student, tiny_dataset(tiny_data_dir), tmp_path / "again")
 
 
-def test_resume_without_a_checkpoint_is_a_checkpoint_error(data_dir, tmp_path):
+def test_resume_without_a_checkpoint_is_a_checkpoint_error(tiny_data_dir, tmp_path):
     with pytest.raises(CheckpointError, match="nothing to resume"):
-        train_teacher(tiny_preset().teacher, tiny_dataset(data_dir), tmp_path / "none", resume=True)
+        train_teacher(tiny_preset().teacher, tiny_dataset(tiny_data_dir), tmp_path / "none", resume=True)
 
 
-def test_batches_depend_only_on_seed_and_step(data_dir):
-    dataset = tiny_dataset(data_dir)
+def test_batches_depend_only_on_seed_and_step(tiny_data_dir):
+    dataset = tiny_dataset(tiny_data_dir)
     a = BatchSampler(dataset, 3, 2, 16, seed=1)
     b = BatchSampler(dataset, 3, 2, 16, seed=1)
     for step in (5, 0, 5):  # out of order: no hidden state
