@@ -13,7 +13,7 @@ from img2gs.paths import checkpoint_search_paths, find_default_checkpoint
 from img2gs.splat.backends import backend_availability
 
 PACKAGES = ("torch", "numpy", "diffusers", "numba", "safetensors", "trimesh", "plyfile",
-            "scikit-image", "opencv-python-headless", "gsplat", "embreex", "timm", "open3d")
+            "scikit-image", "opencv-python-headless", "gsplat", "timm", "imageio-ffmpeg")
 
 
 @dataclass(frozen=True)

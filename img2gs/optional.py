@@ -1,6 +1,6 @@
 """Optional dependencies: imported lazily, with an error that says what to install.
 
-`import img2gs` never imports gsplat, open3d or timm; features that need them call `require()` when
+`import img2gs` never imports gsplat or timm; features that need them call `require()` when
 they run.
 """
 
@@ -16,9 +16,8 @@ from img2gs.errors import MissingDependencyError
 # module name -> (distribution name, pip extra that provides it)
 OPTIONAL = {
     "gsplat": ("gsplat", "gpu"),
-    "embreex": ("embreex", "data"),
     "timm": ("timm", "dinov2"),
-    "open3d": ("open3d", None),
+    "imageio_ffmpeg": ("imageio-ffmpeg", "video"),
 }
 
 
