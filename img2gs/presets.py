@@ -56,6 +56,11 @@ def load_preset(cls: type[T], kind: str, name: str, **overrides: Any) -> T:
     return from_dict(cls, values, where=str(preset_path(kind, name)))
 
 
+def with_overrides(config: T, **overrides: Any) -> T:
+    """`dataclasses.replace` that skips None values (CLI options left unset keep the preset's value)."""
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
 def deep_update(base: dict, update: dict) -> dict:
     """`base` with `update` merged in, recursing into nested dicts (neither argument is modified)."""
     merged = dict(base)

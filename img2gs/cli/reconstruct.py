@@ -20,8 +20,8 @@ from img2gs.pipeline.reconstruct import (
     ReconstructReport,
     load_reconstruct_config,
     reconstruct,
-    with_overrides,
 )
+from img2gs.presets import with_overrides
 
 PRESET_HELP = "Speed/quality preset: fast | default | quality (configs/reconstruct/)."
 
@@ -53,7 +53,6 @@ def reconstruct_command(
     """Turn one photo of an object into a 3D Gaussian-splat scene (and optionally a mesh)."""
     config = _config(preset, views, steps, elevation, no_remove_bg, device, seed)
     outputs = ReconstructOutputs(ply=output, mesh=mesh, views_dir=views_dir, preview=preview, force=force)
-    outputs.check()
     with console.status("starting") as status:
         report = reconstruct(photo, outputs, config, model_dir=model,
                              on_stage=lambda stage: status.update(f"{stage} ..."))
@@ -76,9 +75,9 @@ def _print_report(report: ReconstructReport) -> None:
 
 
 def _convert(photo: Path, outputs: ReconstructOutputs, config: ReconstructConfig, model: Path | None,
-             cache: dict, on_stage=None) -> None:
+             on_stage=None) -> None:
     stage_callback = None if on_stage is None else (lambda stage: on_stage(f"{photo.name}: {stage}"))
-    reconstruct(photo, outputs, config, model_dir=model, generator_cache=cache, on_stage=stage_callback)
+    reconstruct(photo, outputs, config, model_dir=model, on_stage=stage_callback)
 
 
 def _limit_threads(jobs: int) -> None:
@@ -117,7 +116,7 @@ def batch(
         task = progress.add_task("converting", total=len(photos))
         # with one job the stages are shown live; worker processes report per photo only
         on_stage = (lambda text: progress.update(task, description=text)) if jobs == 1 else None
-        convert = functools.partial(_convert, config=config, model=model, cache={}, on_stage=on_stage)
+        convert = functools.partial(_convert, config=config, model=model, on_stage=on_stage)
 
         def on_outcome(outcome: BatchOutcome) -> None:
             progress.advance(task)

@@ -10,7 +10,6 @@ Every output path is checked before any work starts, so a bad path fails in a se
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -102,7 +101,6 @@ def reconstruct(
     *,
     model_dir: str | Path | None = None,
     on_stage: StageCallback | None = None,
-    generator_cache: dict | None = None,
 ) -> ReconstructReport:
     """Run the whole product on one photo. Raises Img2gsError subclasses for anything a user can fix."""
     outputs.check()
@@ -113,7 +111,7 @@ def reconstruct(
         photo = preprocess_photo(load_image(photo_path), config.photo_size,
                                  remove_background=config.remove_background)  # [S, S, 4]
     with _stage("views", timings, on_stage):
-        views_generator = load_generator(model_dir, device, generator_cache)
+        views_generator = load_generator(model_dir, device)
         views = views_generator.generate_posed_views(
             photo, input_pose(config.elevation), target_orbit(config.n_views), steps=config.steps, seed=config.seed
         )
@@ -137,17 +135,18 @@ def resolve_model_dir(model_dir: str | Path | None) -> Path:
     return found
 
 
-def load_generator(model_dir: Path, device: torch.device, cache: dict | None = None):
-    """Load the view generator once per (folder, device); batch runs pass a cache dict."""
+# (checkpoint folder, device) -> ViewGenerator: a batch loads the model once per process.
+_GENERATORS: dict[tuple[str, str], object] = {}
+
+
+def load_generator(model_dir: Path, device: torch.device):
+    """Load the view generator once per (folder, device) and process."""
     from img2gs.viewgen.generator import ViewGenerator  # diffusers is imported only when views are made
 
     key = (str(Path(model_dir).resolve()), str(device))
-    if cache is not None and key in cache:
-        return cache[key]
-    generator = ViewGenerator.load(model_dir, device=device)
-    if cache is not None:
-        cache[key] = generator
-    return generator
+    if key not in _GENERATORS:
+        _GENERATORS[key] = ViewGenerator.load(model_dir, device=device)
+    return _GENERATORS[key]
 
 
 def views_at_resolution(views: PosedViews, photo: Tensor, size: int) -> PosedViews:
@@ -173,7 +172,3 @@ def write_outputs(gaussians: Gaussians, views: PosedViews, outputs: ReconstructO
         save_turntable(outputs.preview, gaussians, frames=config.preview_frames, size=config.preview_size,
                        elevation=input_pose(config.elevation).elevation, backend=config.backend)
 
-
-def with_overrides(config: ReconstructConfig, **overrides) -> ReconstructConfig:
-    """`config` with the non-None keyword overrides applied (CLI options left unset keep the preset)."""
-    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})

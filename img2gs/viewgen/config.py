@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from img2gs.errors import PresetError
 from img2gs.presets import from_dict, preset_names, preset_path
@@ -141,11 +140,6 @@ def load_viewgen_preset(name: str) -> ViewgenPreset:
     teacher = dataclasses.replace(from_dict(TeacherTrainConfig, teacher_values, where=f"{path}:teacher"), model=model)
     distill = from_dict(DistillTrainConfig, values.get("distill", {}), where=f"{path}:distill")
     return ViewgenPreset(model=model, teacher=teacher, distill=distill)
-
-
-def with_overrides(config: Any, **overrides: Any) -> Any:
-    """`dataclasses.replace` that skips None values (unset CLI options)."""
-    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def model_config_from_dict(values: dict, where: str = "model config") -> ModelConfig:
