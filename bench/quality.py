@@ -1,12 +1,13 @@
 """The number the product is judged by: reconstruct validation objects of the data builder from their
 input view alone, render the resulting .ply at the held-out ground-truth poses (what `img2gs render
---cameras` does) and compare with the ground-truth renders: PSNR / SSIM / LPIPS on white.
+--cameras` does) and compare with the ground-truth renders: PSNR / SSIM / LPIPS on white, and the
+silhouette IoU (rendered alpha > 0.5 vs true alpha > 0.5), which measures the shape alone.
 
 Each validation sample's view 0 is the input photo (framed by the camera contract; its elevation is
 passed as --elevation) and views 1..V-1 are the held-out targets.
 
 Reproduce: .venv/bin/python bench/quality.py --data data/cpu --samples 8 [--preset default] [--model DIR]
-Last line: RESULT psnr=… ssim=… lpips=… samples=…
+Last line: RESULT psnr=… ssim=… lpips=… iou=… samples=…
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from torch import Tensor
 
 from img2gs.cameras import FOV_DEG, intrinsics_from_fov, orbit_to_c2w
 from img2gs.image_io import composite_on, save_png
@@ -38,10 +40,18 @@ def evaluate_sample(sample: dict, preset: str, model: Path | None, work: Path) -
     size = images.shape[1]
     c2w = orbit_to_c2w(poses[1:, 0], poses[1:, 1], poses[1:, 2])
     K = intrinsics_from_fov(FOV_DEG, size, size).expand(len(c2w), 3, 3)
-    pred = composite_on(render_rgba(load_ply(outputs.ply), c2w, K, size, size), 1.0)
-    truth = composite_on(images[1:], 1.0)
+    rendered = render_rgba(load_ply(outputs.ply), c2w, K, size, size)  # [V-1, H, W, 4]
+    pred, truth = composite_on(rendered, 1.0), composite_on(images[1:], 1.0)
     return {"psnr": float(psnr(pred, truth).mean()), "ssim": float(ssim(pred, truth).mean()),
-            "lpips": float(lpips_distance(pred, truth).mean())}
+            "lpips": float(lpips_distance(pred, truth).mean()),
+            "iou": silhouette_iou(rendered[..., 3] > 0.5, images[1:, ..., 3] > 0.5)}
+
+
+def silhouette_iou(pred: Tensor, truth: Tensor) -> float:
+    """Mean over views of |pred & truth| / |pred | truth| for boolean masks [V, H, W]."""
+    inter = (pred & truth).sum(dim=(1, 2)).float()
+    union = (pred | truth).sum(dim=(1, 2)).float().clamp_min(1)
+    return float((inter / union).mean())
 
 
 def main() -> None:
@@ -61,9 +71,11 @@ def main() -> None:
             sample = dataset[index]
             scores.append(evaluate_sample(sample, args.preset, args.model, Path(tmp)))
             s = scores[-1]
-            print(f"{sample['object_id']}: psnr={s['psnr']:.2f} ssim={s['ssim']:.3f} lpips={s['lpips']:.3f}")
-    mean = {k: statistics.mean(s[k] for s in scores) for k in ("psnr", "ssim", "lpips")}
-    print(f"RESULT psnr={mean['psnr']:.2f} ssim={mean['ssim']:.3f} lpips={mean['lpips']:.3f} samples={len(scores)}")
+            print(f"{sample['object_id']}: psnr={s['psnr']:.2f} ssim={s['ssim']:.3f} lpips={s['lpips']:.3f} "
+                  f"iou={s['iou']:.3f}")
+    mean = {k: statistics.mean(s[k] for s in scores) for k in ("psnr", "ssim", "lpips", "iou")}
+    print(f"RESULT psnr={mean['psnr']:.2f} ssim={mean['ssim']:.3f} lpips={mean['lpips']:.3f} iou={mean['iou']:.3f} "
+          f"samples={len(scores)}")
 
 
 if __name__ == "__main__":

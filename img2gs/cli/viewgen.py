@@ -164,6 +164,8 @@ def eval_views_command(
                                           help="Teacher guidance weight (default: its checkpoint's)."),
     max_samples: int | None = typer.Option(None, "--max-samples", min=1, help="Evaluate at most this many samples."),
     split: str = typer.Option("val", "--split", help="Dataset split."),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline",
+                                  help="Also score the input photo itself as every target view (a reference)."),
     grid: Path | None = typer.Option(None, "--grid", help="Write a PNG grid: input, ground truth, teacher, students."),
     report_path: Path | None = typer.Option(None, "--json", help="Also write the metrics as JSON to this file."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
@@ -185,14 +187,14 @@ def eval_views_command(
     entries = []
     if teacher is not None:
         t = ViewGenerator.load(teacher, dev)
-        entries.append(EvalEntry(f"{t.kind} {teacher_steps} steps", t, teacher_steps, guidance))
+        entries.append(EvalEntry(f"{t.kind} {_steps_label(teacher_steps)}", t, teacher_steps, guidance))
     if student is not None:
         s = ViewGenerator.load(student, dev)
-        entries += [EvalEntry(f"{s.kind} {k} step{'s' if k > 1 else ''}", s, k) for k in student_steps]
+        entries += [EvalEntry(f"{s.kind} {_steps_label(k)}", s, k) for k in student_steps]
     dataset = load_shards(data, split)
     with _plain_progress() as progress:
         task = progress.add_task("evaluating", total=None)
-        report = evaluate_views(dataset, entries, max_samples,
+        report = evaluate_views(dataset, entries, max_samples, baseline=baseline,
                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
     _print_eval(report)
     if report_path is not None:
@@ -201,6 +203,10 @@ def eval_views_command(
     if grid is not None:
         save_png(grid, grid_image(report))
         console.print(f"grid: {grid}")
+
+
+def _steps_label(steps: int) -> str:
+    return f"{steps} step{'s' if steps > 1 else ''}"
 
 
 def _parse_steps(text: str) -> list[int]:

@@ -3,7 +3,8 @@
 For each validation sample (view 0 = input, views 1..V-1 = ground truth) every model generates all
 target views in one call; PSNR, SSIM (img2gs.metrics) and LPIPS (img2gs.lpips, when its weights are
 present) are computed on RGB composited on white, and the time per generated view is measured.
-Models are compared on the same samples, seeds and poses.
+Models are compared on the same samples, seeds and poses. A reference row scores the input photo itself
+as every target view: a model that does not beat it has not learnt to turn the object.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from img2gs.image_io import resize_rgba
 from img2gs.viewgen.generator import ViewGenerator
 
 LPIPS_MIN_SIDE = 32  # img2gs.lpips needs this; smaller views are upsampled (bilinear) for LPIPS only
+BASELINE_LABEL = "input photo as every view"
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,19 @@ def _lpips(fn, pred: Tensor, target: Tensor) -> Tensor:
     return fn(pred, target)
 
 
+def _add_scores(acc: dict, pred: Tensor, truth: Tensor, lpips_fn) -> None:
+    """Add the summed PSNR / SSIM / LPIPS of views pred vs truth [V, R, R, 3] to the accumulator `acc`."""
+    acc["psnr"] += float(psnr(pred, truth).sum())
+    acc["ssim"] += float(ssim(pred, truth).sum())
+    if lpips_fn is not None:
+        acc["lpips"] += float(_lpips(lpips_fn, pred, truth).sum())
+    acc["views"] += len(truth)
+
+
 def evaluate_views(dataset, entries: list[EvalEntry], max_samples: int | None = None, seed: int = 0,
-                   grid_samples: int = 4, progress=None) -> EvalReport:
-    """Metrics of every entry on the first `max_samples` samples of `dataset` (a ViewDataset)."""
+                   grid_samples: int = 4, baseline: bool = True, progress=None) -> EvalReport:
+    """Metrics of every entry on the first `max_samples` samples of `dataset` (a ViewDataset), preceded by
+    the input-photo reference row when `baseline`."""
     if not entries:
         raise Img2gsError("nothing to evaluate: give --teacher and/or --student")
     resolutions = {e.generator.resolution for e in entries}
@@ -97,7 +109,8 @@ def evaluate_views(dataset, entries: list[EvalEntry], max_samples: int | None = 
     if n == 0:
         raise Img2gsError("the evaluation split has no samples")
     lpips_fn, note = _lpips_fn()
-    sums = {e.label: {"psnr": 0.0, "ssim": 0.0, "lpips": 0.0, "seconds": 0.0, "views": 0} for e in entries}
+    labels = ([BASELINE_LABEL] if baseline else []) + [e.label for e in entries]
+    sums = {label: {"psnr": 0.0, "ssim": 0.0, "lpips": 0.0, "seconds": 0.0, "views": 0} for label in labels}
     grid = []
     for i in range(n):
         sample = dataset[i]
@@ -105,31 +118,29 @@ def evaluate_views(dataset, entries: list[EvalEntry], max_samples: int | None = 
         photo = images[0]
         truth = composite_on(torch.stack([resize_rgba(im, r) for im in images[1:]]), 1.0)  # [V-1, R, R, 3]
         targets = [OrbitPose(*map(float, p)) for p in poses[1:]]
-        row = [composite_on(resize_rgba(photo, r), 1.0)]
+        row = [composite_on(resize_rgba(photo, r), 1.0)]  # [R, R, 3]
+        if baseline:
+            _add_scores(sums[BASELINE_LABEL], row[0].expand_as(truth), truth, lpips_fn)
         for entry in entries:
             t0 = time.perf_counter()
             views = entry.generator.generate(photo, OrbitPose(*map(float, poses[0])), targets, steps=entry.steps,
                                              seed=seed + i, guidance=entry.guidance)
             seconds = time.perf_counter() - t0
             pred = composite_on(views, 1.0)  # [V-1, R, R, 3]
-            acc = sums[entry.label]
-            acc["psnr"] += float(psnr(pred, truth).sum())
-            acc["ssim"] += float(ssim(pred, truth).sum())
-            if lpips_fn is not None:
-                acc["lpips"] += float(_lpips(lpips_fn, pred, truth).sum())
-            acc["seconds"] += seconds
-            acc["views"] += len(targets)
+            _add_scores(sums[entry.label], pred, truth, lpips_fn)
+            sums[entry.label]["seconds"] += seconds
             row.append(pred[0])
         if i < grid_samples:
             grid.append(torch.stack([row[0], truth[0], *row[1:]]))
         if progress is not None:
             progress(i + 1, n)
+    kinds = {BASELINE_LABEL: ("baseline", 0), **{e.label: (e.generator.kind, e.steps) for e in entries}}
     rows = []
-    for entry in entries:
-        acc = sums[entry.label]
+    for label in labels:
+        acc, (kind, steps) = sums[label], kinds[label]
         k = max(acc["views"], 1)
-        rows.append(EvalRow(label=entry.label, kind=entry.generator.kind, steps=entry.steps, psnr=acc["psnr"] / k,
-                            ssim=acc["ssim"] / k, lpips=acc["lpips"] / k if lpips_fn is not None else None,
+        rows.append(EvalRow(label=label, kind=kind, steps=steps, psnr=acc["psnr"] / k, ssim=acc["ssim"] / k,
+                            lpips=acc["lpips"] / k if lpips_fn is not None else None,
                             seconds_per_view=acc["seconds"] / k, views=acc["views"]))
     return EvalReport(rows=rows, samples=n, resolution=r, lpips_note=note, grid=grid)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import stat
 
 import pytest
 import torch
@@ -52,6 +54,15 @@ def test_round_trip_is_exact_and_files_are_safetensors_and_json_only(checkpoint)
     for (name, a), (_, b) in zip(net.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(a, b), name
     assert not loaded.training
+
+
+def test_checkpoint_files_get_normal_permissions(checkpoint):
+    """safetensors writes 0600 files; a shipped or shared checkpoint must be readable like any other file."""
+    folder, _ = checkpoint
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("config.json", "model.safetensors"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o666 & ~mask, name
 
 
 def test_fp16_weights_load_into_fp32(tmp_path, model_config):

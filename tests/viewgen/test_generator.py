@@ -11,8 +11,11 @@ from typer.testing import CliRunner
 
 from img2gs.cameras import input_pose, poses_c2w, target_orbit
 from img2gs.cli import app
-from img2gs.image_io import load_image, save_png
+from img2gs.image_io import composite_on, load_image, resize_rgba, save_png
+from img2gs.metrics import psnr
 from img2gs.posed_views import read_posed_views
+from img2gs.viewgen.data import load_shards
+from img2gs.viewgen.evaluate import BASELINE_LABEL
 from img2gs.viewgen.generator import ViewGenerator
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -122,10 +125,22 @@ def test_train_and_eval_commands_end_to_end(tiny_data_dir, tmp_path):
                             str(student), "--steps", "1,2", "--teacher-steps", "2", "--max-samples", "2",
                             "--grid", str(grid), "--json", str(report), "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    rows = json.loads(report.read_text())["rows"]
+    baseline, *rows = json.loads(report.read_text())["rows"]
     assert [row["label"] for row in rows] == ["teacher 2 steps", "student 1 step", "student 2 steps"]
     assert all(row["psnr"] > 0 and 0 < row["seconds_per_view"] and row["views"] == 6 for row in rows)
+    assert baseline["label"] == BASELINE_LABEL and baseline["views"] == 6
+    assert baseline["psnr"] == pytest.approx(_photo_as_every_view_psnr(tiny_data_dir, samples=2), abs=1e-4)
     assert load_image(grid).shape[:2] == (2 * 16 * 4, 5 * 16 * 4)  # 2 samples x (input, truth, 3 models)
     r = runner.invoke(app, ["train", "distill", "--teacher", str(tmp_path / "nope"), "--data", str(tiny_data_dir),
                             "-o", str(tmp_path / "s2")])
     assert r.exit_code == 2 and "checkpoint folder not found" in r.output
+
+
+def _photo_as_every_view_psnr(data_dir, samples: int) -> float:
+    """Mean PSNR of each sample's input view, copied, against its other views (at the tiny models' 16 px, on white)."""
+    dataset, scores, side = load_shards(data_dir, "val"), [], 16
+    for i in range(samples):
+        images = dataset[i]["images"]  # [V, H, W, 4]
+        views = composite_on(torch.stack([resize_rgba(im, side) for im in images]), 1.0)  # [V, 16, 16, 3]
+        scores += psnr(views[:1].expand_as(views[1:]), views[1:]).tolist()
+    return sum(scores) / len(scores)
