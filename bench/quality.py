@@ -17,12 +17,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from torch import Tensor
-
 from img2gs.cameras import FOV_DEG, intrinsics_from_fov, orbit_to_c2w
 from img2gs.image_io import composite_on, save_png
 from img2gs.lpips import lpips_distance
-from img2gs.metrics import psnr, ssim
+from img2gs.metrics import mask_iou, psnr, ssim
 from img2gs.pipeline.outputs import ReconstructOutputs
 from img2gs.pipeline.reconstruct import load_reconstruct_config, reconstruct
 from img2gs.splat.export_ply import load_ply
@@ -44,14 +42,7 @@ def evaluate_sample(sample: dict, preset: str, model: Path | None, work: Path) -
     pred, truth = composite_on(rendered, 1.0), composite_on(images[1:], 1.0)
     return {"psnr": float(psnr(pred, truth).mean()), "ssim": float(ssim(pred, truth).mean()),
             "lpips": float(lpips_distance(pred, truth).mean()),
-            "iou": silhouette_iou(rendered[..., 3] > 0.5, images[1:, ..., 3] > 0.5)}
-
-
-def silhouette_iou(pred: Tensor, truth: Tensor) -> float:
-    """Mean over views of |pred & truth| / |pred | truth| for boolean masks [V, H, W]."""
-    inter = (pred & truth).sum(dim=(1, 2)).float()
-    union = (pred | truth).sum(dim=(1, 2)).float().clamp_min(1)
-    return float((inter / union).mean())
+            "iou": float(mask_iou(rendered[..., 3] > 0.5, images[1:, ..., 3] > 0.5).mean())}
 
 
 def main() -> None:

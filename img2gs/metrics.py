@@ -63,3 +63,10 @@ def ssim_map(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5)
 def ssim(pred: Tensor, target: Tensor) -> Tensor:
     """Mean SSIM per image [...] of images [..., H, W, C] in [0, 1]."""
     return ssim_map(pred, target).mean(dim=(-3, -2, -1))
+
+
+def mask_iou(pred: Tensor, truth: Tensor) -> Tensor:
+    """Intersection over union per mask [...] of boolean masks [..., H, W] (1 where both are empty)."""
+    inter = (pred & truth).sum(dim=(-2, -1))
+    union = (pred | truth).sum(dim=(-2, -1))
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones((), dtype=torch.float32, device=pred.device))

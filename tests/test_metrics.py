@@ -3,7 +3,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from img2gs.metrics import psnr, ssim
+from img2gs.metrics import mask_iou, psnr, ssim
 
 
 def test_psnr_known_value():
@@ -36,3 +36,12 @@ def test_ssim_identity_and_gradient():
     torch.testing.assert_close(ssim(a.detach(), a.detach()), torch.ones(2))
     (1 - ssim(a, torch.rand(2, 16, 16, 3))).sum().backward()
     assert torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
+
+
+def test_mask_iou_known_values():
+    a = torch.zeros(3, 4, 4, dtype=torch.bool)
+    b = torch.zeros(3, 4, 4, dtype=torch.bool)
+    a[0, :2], b[0, 1:3] = True, True  # 4 shared pixels of 12 covered
+    a[1], b[1] = True, True  # identical
+    # mask 2: both empty
+    torch.testing.assert_close(mask_iou(a, b), torch.tensor([1 / 3, 1.0, 1.0]))

@@ -7,6 +7,7 @@ from PIL import Image
 
 from img2gs.cameras import INPUT_FILL
 from img2gs.errors import ImageInputError
+from img2gs.metrics import mask_iou
 from img2gs.pipeline import background
 from img2gs.pipeline.background import check_foreground, remove_background
 from img2gs.pipeline.preprocess import has_meaningful_alpha, preprocess_photo
@@ -59,7 +60,7 @@ def product_photo(h=240, w=320, backdrop="grey", colour=(0.75, 0.2, 0.15), touch
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float((a & b).sum() / (a | b).sum())
+    return float(mask_iou(torch.from_numpy(a), torch.from_numpy(b)))
 
 
 @pytest.mark.parametrize("radii", [(100, 40), (40, 200), (120, 120)], ids=["tall", "wide", "round"])
