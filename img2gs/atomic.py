@@ -57,18 +57,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    give_default_permissions(tmp_path)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp_path
+        # after the writer: mkstemp makes 0600, and so do writers that replace the file (safetensors)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
-
-
-def give_default_permissions(path: str | os.PathLike) -> None:
-    """Reset a file to the permissions a plain open() would give it (safetensors writes 0600 files)."""
-    os.chmod(path, 0o666 & ~_UMASK)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

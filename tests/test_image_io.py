@@ -131,12 +131,17 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
     import os
     import stat
 
-    from img2gs.atomic import atomic_directory
+    from safetensors.torch import save_file
+
+    from img2gs.atomic import atomic_directory, atomic_path
 
     save_png(tmp_path / "x.png", torch.zeros(8, 8, 3))
     with atomic_directory(tmp_path / "d") as d:
         (d / "f").write_text("x")
+    with atomic_path(tmp_path / "t.safetensors") as tmp:  # safetensors replaces the file with a 0600 one
+        save_file({"x": torch.zeros(2)}, str(tmp))
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "x.png").stat().st_mode) == 0o666 & ~mask
+    assert stat.S_IMODE((tmp_path / "t.safetensors").stat().st_mode) == 0o666 & ~mask
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~mask

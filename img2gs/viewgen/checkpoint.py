@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from img2gs.atomic import give_default_permissions
+from img2gs.atomic import atomic_path
 from img2gs.errors import CheckpointError, PresetError
 from img2gs.presets import to_dict
 from img2gs.viewgen.config import ModelConfig, model_config_from_dict
@@ -97,8 +97,8 @@ def write_checkpoint(folder: str | os.PathLike, model: nn.Module, info: Checkpoi
 def save_weights(path: Path, state: dict[str, Tensor], dtype: torch.dtype = torch.float32) -> None:
     """A state dict as safetensors; floating tensors cast to `dtype`, all made contiguous on CPU."""
     tensors = {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in state.items()}
-    save_file(tensors, str(path))
-    give_default_permissions(path)
+    with atomic_path(path) as tmp:  # also gives the file the usual permissions (safetensors writes 0600)
+        save_file(tensors, str(tmp))
 
 
 def load_weights(path: Path) -> dict[str, Tensor]:

@@ -17,7 +17,7 @@ import numpy as np
 import safetensors.numpy
 from safetensors import safe_open
 
-from img2gs.atomic import atomic_path, atomic_write_text, give_default_permissions
+from img2gs.atomic import atomic_path, atomic_write_text
 from img2gs.errors import DataFormatError
 
 FORMAT = "img2gs-views/1"
@@ -50,7 +50,6 @@ def write_shard(path: str | os.PathLike, shard: Shard) -> None:
     metadata = {"object_ids": json.dumps(list(shard.object_ids))}
     with atomic_path(path) as tmp:
         safetensors.numpy.save_file(tensors, str(tmp), metadata=metadata)
-        give_default_permissions(tmp)
 
 
 def read_shard(path: str | os.PathLike) -> Shard:
