@@ -1,7 +1,7 @@
 """Benchmark of the product: `reconstruct` (a preset, default "default") on the shipped example photos,
 each in a fresh process on this machine's CPU, as an artist would run it.
 
-Reports per photo the stage breakdown (preprocess, views, fit, export), the wall time of the whole
+Reports per photo the stage breakdown (preprocess, shape, views, fit, export), the wall time of the whole
 process (imports and model loading included) and the peak resident memory; last line:
     RESULT wall_s_median=… peak_rss_mb=…
 

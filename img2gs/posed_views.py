@@ -14,6 +14,7 @@ Matrices are camera-to-world in the OpenGL convention (see img2gs.cameras).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -23,11 +24,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from img2gs.atomic import atomic_directory, atomic_write_text
+from img2gs.atomic import merge_into_directory
 from img2gs.errors import DataFormatError, ImageInputError
 from img2gs.image_io import load_image, save_png
 
 SPLITS = ("train", "val", "test")
+TRANSFORMS = "transforms.json"
+WRITTEN_FILES_KEY = "img2gs_files"  # in transforms.json: the files img2gs wrote there (removed on the next write)
 
 
 @dataclass
@@ -78,17 +81,35 @@ class PosedViews:
 
 
 def write_posed_views(folder: str | os.PathLike, views: PosedViews, extra: dict | None = None) -> Path:
-    """Write `views` as `<folder>/transforms.json` + PNGs, atomically (the folder appears complete).
+    """Write `views` as `<folder>/transforms.json` + PNGs into `folder`, merging into what is there.
 
+    Each PNG is replaced atomically and transforms.json is written last, so a crash leaves the previous
+    index (and complete files) in place. Files that img2gs's previous write to this folder listed
+    (`img2gs_files` in its transforms.json) and this one does not write are removed; nothing else in
+    the folder is touched, so a folder the user named (`--views-dir`) keeps its other files.
     Intrinsics are written globally when all views share them, else per frame. `extra` is merged
     into the top level of transforms.json (e.g. provenance).
     """
     folder = Path(folder)
-    with atomic_directory(folder) as tmp:
-        for name, image in zip(views.names, views.images):
-            save_png(tmp / name, image)
-        atomic_write_text(tmp / "transforms.json", json.dumps(_transforms_dict(views, extra), indent=2))
+    index = _transforms_dict(views, extra)
+    index[WRITTEN_FILES_KEY] = list(views.names)
+    files = [(name, functools.partial(save_png, image=image)) for name, image in zip(views.names, views.images)]
+    merge_into_directory(folder, files, TRANSFORMS, json.dumps(index, indent=2),
+                         previous=previously_written_files(folder))
     return folder
+
+
+def previously_written_files(folder: str | os.PathLike) -> list[str]:
+    """The files img2gs wrote into `folder` last time, as its transforms.json lists them ([] when the
+    index is missing, unreadable or not img2gs's: then nothing is removed)."""
+    try:
+        meta = json.loads((Path(folder) / TRANSFORMS).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return []
+    names = meta.get(WRITTEN_FILES_KEY) if isinstance(meta, dict) else None
+    if not isinstance(names, list):
+        return []
+    return [n for n in names if isinstance(n, str)]
 
 
 def _intrinsics_dict(K: Tensor, width: int, height: int) -> dict:

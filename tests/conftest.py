@@ -49,3 +49,32 @@ def tiny_student(tiny_teacher, tiny_data_dir, tmp_path_factory):
     run = tmp_path_factory.mktemp("tiny_student")
     train_distill(helpers.tiny_preset().distill, tiny_teacher, helpers.tiny_dataset(tiny_data_dir), run)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_shape(tiny_data_dir, tmp_path_factory):
+    """A tiny shape-stage run folder trained for 2 steps on the tiny dataset."""
+    import dataclasses
+
+    from img2gs.shape.config import load_shape_preset
+    from img2gs.shape.train import train_shape
+
+    config = load_shape_preset("tiny")
+    config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, steps=2))
+    run = tmp_path_factory.mktemp("tiny_shape")
+    train_shape(config, _viewgen_helpers().tiny_dataset(tiny_data_dir), run)
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_student, tiny_shape, tmp_path_factory):
+    """A model folder laid out like assets/model/: the student's checkpoint plus shape/ (the shape stage)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("tiny_model")
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_student / "checkpoint" / name, folder / name)
+    (folder / "shape").mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tiny_shape / "checkpoint" / name, folder / "shape" / name)
+    return folder

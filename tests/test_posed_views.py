@@ -53,7 +53,7 @@ def test_reads_nerf_synthetic_layout(tmp_path):
     assert views.K[0, 0, 0].item() == pytest.approx(6.0 / torch.tan(torch.tensor(0.6911 / 2)).item(), rel=1e-5)
 
 
-def test_rewrite_replaces_folder_completely(tmp_path, generator):
+def test_rewrite_removes_its_own_previous_frames(tmp_path, generator):
     write_posed_views(tmp_path / "s", _views(n=5, generator=generator))
     write_posed_views(tmp_path / "s", _views(n=3, generator=generator))
     assert len(read_posed_views(tmp_path / "s")) == 3

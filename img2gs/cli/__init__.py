@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "img2gs.cli.data",
     "img2gs.cli.splat",
     "img2gs.cli.viewgen",
+    "img2gs.cli.shape",
     "img2gs.cli.reconstruct",
 ]
 

@@ -26,11 +26,19 @@ from img2gs.presets import with_overrides
 PRESET_HELP = "Speed/quality preset: fast | default | quality (configs/reconstruct/)."
 
 
+VIEW_SOURCE_HELP = ("Target views: proxy (renders of the photo lifted to 3D by the shape stage) | generator "
+                    "(the view generator, with the photo's seen pixels taken from the proxy).")
+ELEVATION_HELP = "Camera elevation of the photo, degrees (default: estimated by the shape stage)."
+
+
 def _config(preset: str, views: int | None, steps: int | None, elevation: float | None, no_remove_bg: bool,
-            device: str, seed: int | None) -> ReconstructConfig:
+            device: str, seed: int | None, view_source: str | None = None) -> ReconstructConfig:
     config = load_reconstruct_config(preset)
-    return with_overrides(config, n_views=views, steps=steps, elevation=elevation, device=device, seed=seed,
-                          remove_background=False if no_remove_bg else None)
+    try:
+        return with_overrides(config, n_views=views, steps=steps, elevation=elevation, device=device, seed=seed,
+                              remove_background=False if no_remove_bg else None, view_source=view_source)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
 
 
 @command(name="reconstruct")
@@ -43,15 +51,17 @@ def reconstruct_command(
     preset: str = typer.Option("default", "--preset", help=PRESET_HELP),
     views: int | None = typer.Option(None, "--views", min=8, max=16, help="Number of generated views."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=4, help="Consistency sampling steps."),
-    elevation: float | None = typer.Option(None, "--elevation", help="Camera elevation of the photo, degrees (default 20)."),
+    elevation: float | None = typer.Option(None, "--elevation", help=ELEVATION_HELP),
+    view_source: str | None = typer.Option(None, "--view-source", help=VIEW_SOURCE_HELP),
     no_remove_bg: bool = typer.Option(False, "--no-remove-bg", help="Keep the background (photos without alpha)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     seed: int | None = typer.Option(None, "--seed", help="Random seed of the view generator and fitter."),
-    model: Path | None = typer.Option(None, "--model", help="View-generator checkpoint folder (default: shipped model)."),
+    model: Path | None = typer.Option(None, "--model",
+                                      help="Model folder: shape stage (shape/) + view generator (default: shipped)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
 ) -> None:
     """Turn one photo of an object into a 3D Gaussian-splat scene (and optionally a mesh)."""
-    config = _config(preset, views, steps, elevation, no_remove_bg, device, seed)
+    config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source)
     outputs = ReconstructOutputs(ply=output, mesh=mesh, views_dir=views_dir, preview=preview, force=force)
     with console.status("starting") as status:
         report = reconstruct(photo, outputs, config, model_dir=model,
@@ -67,7 +77,8 @@ def _print_report(report: ReconstructReport) -> None:
         table.add_row(stage, f"{report.timings.get(stage, 0.0):.1f}")
     table.add_row("[bold]total[/]", f"[bold]{sum(report.timings.values()):.1f}[/]")
     console.print(table)
-    console.print(f"{report.n_gaussians} Gaussians")
+    console.print(f"{report.n_gaussians} Gaussians; photo elevation {report.elevation:.1f} deg "
+                  f"({'estimated' if report.elevation_estimated else 'given'})")
     for label, path in (("scene", report.outputs.ply), ("mesh", report.outputs.mesh),
                         ("views", report.outputs.views_dir), ("preview", report.outputs.preview)):
         if path is not None:
@@ -87,7 +98,8 @@ def _limit_threads(jobs: int) -> None:
 @command()
 def batch(
     inputs: list[str] = typer.Argument(..., help='Photos or glob patterns, e.g. "photos/*.jpg" (quote globs).'),
-    out_dir: Path = typer.Option(..., "-o", "--output-dir", help="Folder for the outputs (<stem>.ply, ...)."),
+    out_dir: Path = typer.Option(..., "-o", "--output-dir",
+                                 help="Folder for the outputs (<stem>.ply, ...; <stem>_<ext>.ply where stems clash)."),
     mesh_format: str | None = typer.Option(None, "--mesh", help="Also write <stem>_mesh.FORMAT: glb | obj | ply."),
     save_views: bool = typer.Option(False, "--views-dir", help="Also write <stem>_views/ with the generated views."),
     preview: bool = typer.Option(False, "--preview", help="Also write <stem>_turntable.gif."),
@@ -95,22 +107,24 @@ def batch(
     preset: str = typer.Option("default", "--preset", help=PRESET_HELP),
     views: int | None = typer.Option(None, "--views", min=8, max=16, help="Number of generated views."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=4, help="Consistency sampling steps."),
-    elevation: float | None = typer.Option(None, "--elevation", help="Camera elevation of the photos, degrees."),
+    elevation: float | None = typer.Option(None, "--elevation", help=ELEVATION_HELP),
+    view_source: str | None = typer.Option(None, "--view-source", help=VIEW_SOURCE_HELP),
     no_remove_bg: bool = typer.Option(False, "--no-remove-bg", help="Keep the background (photos without alpha)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
-    model: Path | None = typer.Option(None, "--model", help="View-generator checkpoint folder."),
+    model: Path | None = typer.Option(None, "--model", help="Model folder (shape stage + view generator)."),
     force: bool = typer.Option(False, "--force", help="Redo photos whose outputs exist."),
 ) -> None:
     """Convert many photos; goes on past bad files and ends with a summary (exit 0 only if all succeeded)."""
     if mesh_format is not None and mesh_format.lower().lstrip(".") not in ("glb", "obj", "ply"):
         raise typer.BadParameter("--mesh must be glb, obj or ply")
-    config = _config(preset, views, steps, elevation, no_remove_bg, device, seed)
+    config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source)
     photos = expand_inputs(inputs)
     if not photos:
         raise typer.BadParameter(f"no files match {' '.join(inputs)}")
     naming = OutputNaming(mesh_format=mesh_format.lower().lstrip(".") if mesh_format else None,
                           save_views=save_views, preview=preview)
+    naming.plan(photos, out_dir)  # output-name clashes are an error before any work (run_batch checks too)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("converting", total=len(photos))

@@ -9,7 +9,7 @@ import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from img2gs.atomic import atomic_directory, check_output_path
+from img2gs.atomic import check_output_folder, check_output_path
 from img2gs.cli.app import command, console
 from img2gs.device import resolve_device
 from img2gs.errors import DataFormatError, OutputError
@@ -32,7 +32,9 @@ def fit(
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default: the preset's)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
 ) -> None:
-    """Fit 3D Gaussians to posed RGBA views; report held-out PSNR/SSIM when the data has a test split."""
+    """Fit 3D Gaussians to posed RGBA views; report held-out PSNR/SSIM when the data has a test split.
+
+    Also writes the resolved fit config beside the .ply as <name>.fit.json."""
     from img2gs.splat.export_ply import save_ply
     from img2gs.splat.fit import FitConfig, evaluate
     from img2gs.splat.mesh import MESH_SUFFIXES, extract_mesh, save_mesh
@@ -41,9 +43,12 @@ def fit(
         raise OutputError(f"{output}: the splat output must be a .ply file")
     if mesh is not None and mesh.suffix.lower() not in MESH_SUFFIXES:
         raise OutputError(f"{mesh}: unsupported mesh format (use one of {', '.join(MESH_SUFFIXES)})")
-    for path in (output, mesh):
-        if path is not None:
-            check_output_path(path, force)
+    fit_config = fit_config_path(output)
+    paths = [p for p in (output, mesh, fit_config) if p is not None]
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise OutputError("two outputs point at the same file")
+    for path in paths:  # the side file follows the same rule as the .ply, before any work
+        check_output_path(path, force)
     config = load_preset(FitConfig, "splat", preset, iterations=iters, seed=seed)
     torch_device = resolve_device(device)
     backend_name = resolve_backend(backend, torch_device)
@@ -57,7 +62,7 @@ def fit(
     result = _fit_with_progress(train, config, backend_name, torch_device)
     gaussians = result.gaussians
     save_ply(output, gaussians)
-    save_config(config, output.with_name(output.stem + ".fit.json"))
+    save_config(config, fit_config)
     console.print(f"wrote {output} ({len(gaussians)} Gaussians, {result.stats['wall_s']:.1f} s, "
                   f"{result.stats['it_per_s']:.1f} it/s)")
     if mesh is not None:
@@ -67,6 +72,11 @@ def fit(
     if len(test) > 0:
         scores = evaluate(gaussians, test, backend=backend_name)
         console.print(f"held-out views ({len(test)}): PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.4f}")
+
+
+def fit_config_path(output: Path) -> Path:
+    """The side file `fit` writes its resolved config to: `scene.ply` -> `scene.fit.json`."""
+    return output.with_name(output.stem + ".fit.json")
 
 
 def _fit_with_progress(views, config, backend: str, device: torch.device):
@@ -91,7 +101,8 @@ def _fit_with_progress(views, config, backend: str, device: torch.device):
 @command()
 def render(
     scene: Path = typer.Argument(..., help="A 3DGS .ply (Inria layout)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output folder (PNGs) or .gif/.mp4 (--turntable)."),
+    output: Path = typer.Option(..., "-o", "--output",
+                                help="Output folder (PNGs + transforms.json, merged into) or .gif/.mp4 (--turntable)."),
     cameras: Path | None = typer.Option(None, "--cameras", help="transforms.json or its folder: one PNG per camera."),
     turntable: int | None = typer.Option(None, "--turntable", min=1, help="Frames of an orbit animation."),
     size: int = typer.Option(512, "--size", min=8, help="Turntable frame size in pixels."),
@@ -107,7 +118,12 @@ def render(
         raise typer.BadParameter("give exactly one of --cameras or --turntable")
     if turntable is not None and output.suffix.lower() not in TURNTABLE_SUFFIXES:
         raise OutputError(f"{output}: a turntable is written as .gif or .mp4")
-    check_output_path(output, force)
+    views = None
+    if cameras is not None:
+        views = _camera_outputs(cameras, output)
+        check_output_folder(output, force)  # merged into: only the files render writes are replaced
+    else:
+        check_output_path(output, force)
     if output.suffix.lower() == ".mp4":
         from img2gs.optional import require
 
@@ -115,22 +131,45 @@ def render(
     torch_device = resolve_device(device)
     backend_name = resolve_backend(backend, torch_device)
     gaussians = load_ply(scene).to(torch_device)
-    if cameras is not None:
-        _render_cameras(gaussians, cameras, output, backend_name)
+    if views is not None:
+        _render_cameras(gaussians, views, output, backend_name)
     else:
         _render_turntable(gaussians, turntable, size, elevation, output, backend_name)
 
 
-def _render_cameras(gaussians, cameras: Path, output: Path, backend: str) -> None:
-    from img2gs.image_io import save_png
-    from img2gs.splat.render import read_cameras, render_rgba
+def _camera_outputs(cameras: Path, output: Path):
+    """The cameras to render and the PNG name of each (`<frame stem>.png`), checked before any work:
+    names must differ, and no file render writes may be one of its inputs."""
+    from img2gs.posed_views import TRANSFORMS
+    from img2gs.splat.render import read_cameras
 
+    camera_folder = cameras.parent if cameras.is_file() else cameras
+    if output.resolve() == camera_folder.resolve():
+        raise OutputError(f"{output} is the folder of --cameras; write the renders to another folder")
     views = read_cameras(cameras)
+    names = [f"{Path(name).stem}.png" for name in views.names]
+    if len(set(names)) != len(names):
+        clash = next(n for n in names if names.count(n) > 1)
+        raise OutputError(f"{cameras}: two cameras would both be rendered to {clash} (frame names must differ)")
+    inputs = {cameras.resolve() if cameras.is_file() else (camera_folder / TRANSFORMS).resolve()}
+    for name in views.names:
+        frame = camera_folder / name
+        inputs |= {frame.resolve(), frame.with_name(frame.name + ".png").resolve()}
+    for name in [*names, TRANSFORMS]:
+        if (output / name).resolve() in inputs:
+            raise OutputError(f"{output / name} is an input of --cameras; write the renders to another folder")
+    return views, names
+
+
+def _render_cameras(gaussians, cameras, output: Path, backend: str) -> None:
+    from img2gs.posed_views import PosedViews, write_posed_views
+    from img2gs.splat.render import render_rgba
+
+    views, names = cameras
     images = render_rgba(gaussians, views.c2w, views.K, views.width, views.height, backend=backend)
-    with atomic_directory(output) as tmp:
-        for name, image in zip(views.names, images, strict=True):
-            save_png(tmp / f"{Path(name).stem}.png", image)
-    console.print(f"wrote {len(images)} images to {output}")
+    rendered = PosedViews(images=images, c2w=views.c2w.cpu(), K=views.K.cpu(), names=names)
+    write_posed_views(output, rendered, extra={"img2gs": {"rendered": True}})
+    console.print(f"wrote {len(images)} images and transforms.json to {output}")
 
 
 def _render_turntable(gaussians, frames: int, size: int, elevation: float, output: Path, backend: str) -> None:

@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from img2gs.atomic import TRAINING_RUN, owned_folder_kind
 from img2gs.cli.app import EXIT_INTERRUPTED, command, console, err_console, eval_app, train_app
 from img2gs.errors import OutputError
 
@@ -30,8 +31,16 @@ def _run_folder(output: Path, resume: bool, force: bool) -> None:
     if resume:
         if not output.is_dir():
             raise OutputError(f"{output}: no run to resume (folder not found)")
-    elif output.exists() and any(output.iterdir()) and not force:
-        raise OutputError(f"{output} already exists (use --resume to continue it or --force to start over)")
+    elif output.exists() and not output.is_dir():
+        raise OutputError(f"{output} is a file, expected a run folder")
+    elif output.exists() and any(output.iterdir()):
+        if not force:
+            raise OutputError(f"{output} already exists (use --resume to continue it or --force to start over)")
+        kind = owned_folder_kind(output)
+        if kind != TRAINING_RUN:  # --force starts over only in a run folder (training_options.json)
+            what = f"a {kind}" if kind else "not a training run folder (no training_options.json)"
+            raise OutputError(f"{output} is {what}; --force starts over only in a run folder, so nothing "
+                              f"was changed (choose a new or empty folder)")
 
 
 def _train(kind: str, run, steps_total: int, output: Path, start_note: str) -> None:
@@ -131,17 +140,17 @@ def views_command(
                                            help="Camera elevation of the photo, degrees (default 20)."),
     no_remove_bg: bool = typer.Option(False, "--no-remove-bg", help="Keep the background (photos without alpha)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing output folder."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty folder (replaces only its own files)."),
 ) -> None:
     """Generate posed novel views of the object in a photo (the first stage of `reconstruct`)."""
-    from img2gs.atomic import check_output_path
+    from img2gs.atomic import check_output_folder
     from img2gs.cameras import input_pose, target_orbit
     from img2gs.device import resolve_device
     from img2gs.image_io import load_image
     from img2gs.posed_views import write_posed_views
     from img2gs.viewgen.generator import ViewGenerator, frame_photo
 
-    check_output_path(output, force)
+    check_output_folder(output, force)  # merged into: only the files written there are replaced
     generator = ViewGenerator.load(model, resolve_device(device))
     framed = frame_photo(load_image(photo), generator.resolution, remove_background=not no_remove_bg)
     with console.status(f"generating {n_views} views ({generator.kind}) ..."):

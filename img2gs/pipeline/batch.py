@@ -11,6 +11,7 @@ import glob
 import os
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -30,20 +31,45 @@ class BatchOutcome:
 
 @dataclass(frozen=True)
 class OutputNaming:
-    """Which outputs each photo gets inside the batch's output folder, named after the photo's stem."""
+    """Which outputs each photo gets inside the batch's output folder, named after the photo's stem.
+
+    Photos whose stems clash (`mug.jpg`, `mug.png`) are told apart by their extension (`mug_jpg.ply`,
+    `mug_png.ply`); the other photos keep their plain stem. `plan` resolves every name up front and
+    refuses the batch before any work if two photos would still write the same path.
+    """
 
     mesh_format: str | None = None  # "glb" | "obj" | "ply" | None
     save_views: bool = False
     preview: bool = False
 
-    def outputs_for(self, photo: Path, out_dir: Path) -> ReconstructOutputs:
-        stem = photo.stem
+    def outputs_for(self, photo: Path, out_dir: Path, name: str | None = None) -> ReconstructOutputs:
+        stem = name or photo.stem
         return ReconstructOutputs(
             ply=out_dir / f"{stem}.ply",
             mesh=out_dir / f"{stem}_mesh.{self.mesh_format}" if self.mesh_format else None,
             views_dir=out_dir / f"{stem}_views" if self.save_views else None,
             preview=out_dir / f"{stem}_turntable.gif" if self.preview else None,
         )
+
+    def plan(self, photos: list[Path], out_dir: Path) -> dict[Path, ReconstructOutputs]:
+        """The outputs of every photo; OutputError if two photos would write the same file.
+
+        Names are compared case-insensitively (macOS and Windows folders are). The names depend only
+        on the set of photos, so a re-run over the same inputs finds (and skips) the same files."""
+        stems = Counter(photo.stem.casefold() for photo in photos)
+        plan = {}
+        for photo in photos:
+            clash = stems[photo.stem.casefold()] > 1 and photo.suffix
+            name = f"{photo.stem}_{photo.suffix.lstrip('.').lower()}" if clash else photo.stem
+            plan[photo] = self.outputs_for(photo, out_dir, name)
+        writer: dict[str, Path] = {}
+        for photo, outputs in plan.items():
+            for path in outputs.paths():
+                other = writer.setdefault(str(path).casefold(), photo)
+                if other != photo:
+                    raise OutputError(f"{other} and {photo} would both write {path}; rename one of them "
+                                      f"(nothing was converted)")
+        return plan
 
 
 def expand_inputs(patterns: Iterable[str]) -> list[Path]:
@@ -79,13 +105,14 @@ def run_batch(
 
     `convert` must be picklable when jobs > 1 (a module-level function or functools.partial of one).
     """
+    plan = naming.plan(photos, out_dir)  # name clashes are refused before any work
     out_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(out_dir, os.W_OK):
         raise OutputError(f"output directory {out_dir} is not writable")
     on_outcome = on_outcome or (lambda outcome: None)
     todo, outcomes = [], {}
     for photo in photos:
-        outputs = naming.outputs_for(photo, out_dir)
+        outputs = plan[photo]
         if not force and is_finished(outputs):
             outcomes[photo] = BatchOutcome(photo, "skipped", "outputs exist (use --force to redo)")
             on_outcome(outcomes[photo])

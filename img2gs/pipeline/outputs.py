@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from img2gs.atomic import check_output_path
+from img2gs.atomic import check_output_folder, check_output_path
 from img2gs.errors import OutputError
 
 MESH_FORMATS = (".glb", ".obj", ".ply")
@@ -16,7 +16,7 @@ MESH_FORMATS = (".glb", ".obj", ".ply")
 class ReconstructOutputs:
     ply: Path  # the 3DGS scene
     mesh: Path | None = None  # .glb / .obj / .ply
-    views_dir: Path | None = None  # generated views + transforms.json
+    views_dir: Path | None = None  # generated views + transforms.json, merged into the folder
     preview: Path | None = None  # turntable .gif
     force: bool = False  # overwrite existing outputs
 
@@ -27,7 +27,10 @@ class ReconstructOutputs:
         return dataclasses.replace(self, force=force)
 
     def check(self) -> None:
-        """Fail early: suffixes, duplicates, existing files without force, unwritable directories."""
+        """Fail early: suffixes, duplicates, existing files without force, unwritable directories.
+
+        The views folder is merged into (see img2gs.posed_views.write_posed_views): with force only
+        the files img2gs writes there are replaced; other files in it (e.g. the photo) are kept."""
         if self.ply.suffix.lower() != ".ply":
             raise OutputError(f"{self.ply}: the splat scene must be a .ply file")
         if self.mesh is not None and self.mesh.suffix.lower() not in MESH_FORMATS:
@@ -37,5 +40,8 @@ class ReconstructOutputs:
         resolved = [p.resolve() for p in self.paths()]
         if len(set(resolved)) != len(resolved):
             raise OutputError("two outputs point at the same file")
-        for path in self.paths():
-            check_output_path(path, self.force)
+        for path in (self.ply, self.mesh, self.preview):
+            if path is not None:
+                check_output_path(path, self.force)
+        if self.views_dir is not None:  # a folder the user names: merged into, never replaced whole
+            check_output_folder(self.views_dir, self.force)

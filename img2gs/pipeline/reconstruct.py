@@ -1,8 +1,12 @@
-"""Photo -> views -> splats -> files: what `img2gs reconstruct` runs.
+"""Photo -> 3D proxy -> views -> splats -> files: what `img2gs reconstruct` runs.
 
     preprocess  load the photo, use its alpha or remove the background, frame it (camera contract)
-    views       the view generator makes all target views in one batched pass per step
-    fit         3DGS fit of the input photo (weighted higher) + generated views, visual-hull init
+    shape       the shape stage predicts the photo's front / back depth and camera elevation; the
+                photo's pixels are lifted onto them as coloured Gaussians (img2gs.proxy)
+    views       target views at the orbit poses: the proxy's renders, or the view generator's views
+                with every pixel the photo sees taken from the proxy (pipeline/fit_views.py)
+    fit         3DGS fit starting FROM the proxy, to the photo at full resolution (weighted higher)
+                and the target views
     export      .ply (+ mesh, views folder, turntable preview), each written atomically
 
 Every output path is checked before any work starts, so a bad path fails in a second, not a minute.
@@ -10,6 +14,8 @@ Every output path is checked before any work starts, so a bad path fails in a se
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,38 +23,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
-from img2gs.cameras import FOV_DEG, input_pose, intrinsics_from_fov, target_orbit
+from img2gs.cameras import OrbitPose, input_pose, target_orbit
 from img2gs.device import resolve_device
-from img2gs.errors import CheckpointError, OutputError
+from img2gs.errors import CheckpointError, ImageInputError, OutputError
 from img2gs.image_io import load_image, resize_rgba
 from img2gs.paths import find_default_checkpoint
+from img2gs.pipeline.fit_views import VIEW_SOURCES, blend_seen, concat_views, photo_tiles, proxy_target_views
 from img2gs.pipeline.outputs import ReconstructOutputs
 from img2gs.pipeline.preprocess import preprocess_photo
 from img2gs.posed_views import PosedViews, write_posed_views
 from img2gs.presets import deep_update, from_dict, load_preset, read_preset, to_dict
+from img2gs.proxy.lift import LiftConfig, LiftedProxy, lift_photo
 from img2gs.splat.export_ply import save_ply
 from img2gs.splat.fit import FitConfig, fit
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.mesh import extract_mesh, save_mesh
 from img2gs.splat.turntable import save_turntable
 
-STAGES = ("preprocess", "views", "fit", "export")
+# Elevations the shape stage was trained on (data/config.py input_elevation_deg), widened a little:
+# an estimate outside them is clamped.
+ESTIMATED_ELEVATION_RANGE = (-15.0, 50.0)
+
+STAGES = ("preprocess", "shape", "views", "fit", "export")
 
 
 @dataclass(frozen=True)
 class ReconstructConfig:
     """Options of `img2gs reconstruct`; presets in configs/reconstruct/{tiny,fast,default,quality}.json."""
 
-    n_views: int = 12  # generated target views (8..16), all in one batched pass
-    steps: int = 1  # consistency sampling steps (1..4)
-    elevation: float | None = None  # input camera elevation in degrees; None: the contract default
+    n_views: int = 12  # target views (8..16); generated ones come in one batched pass
+    steps: int = 1  # consistency sampling steps (1..4), view_source "generator"
+    elevation: float | None = None  # input camera elevation in degrees; None: the shape stage's estimate
+    view_source: str = "proxy"  # "proxy" | "generator" (pipeline/fit_views.py)
     remove_background: bool = True  # only used when the photo has no alpha channel
+    reframe: bool = True  # False: the photo is square and framed by the camera contract already (renders
+    #                       of the data builder, for benchmarks); it is only resized
     seed: int = 0
-    photo_size: int = 256  # canvas of the framed photo
-    fit_size: int = 96  # resolution the splats are fitted at (generated views are resized to it)
-    input_view_weight: float = 4.0  # loss weight of the real photo relative to a generated view
+    photo_size: int = 256  # canvas of the framed photo; the fit sees it at this full resolution
+    fit_size: int = 128  # side of every fitted view (target views; the photo comes in tiles of it)
+    input_view_weight: float = 4.0  # loss weight of each photo tile relative to a target view
+    lift: LiftConfig = field(default_factory=LiftConfig)  # the proxy whose renders are the target views
+    init_lift: LiftConfig = field(default_factory=lambda: LiftConfig(size=64, max_fill=4))  # the fit's start:
+    #   the same layers lifted coarser (4x fewer columns, Gaussians sized to match): the fit's cost grows
+    #   with the number of Gaussians, and it adds detail where the photo has it
     preview_frames: int = 36  # turntable frames of --preview
     preview_size: int = 256
     device: str = "auto"
@@ -60,6 +78,10 @@ class ReconstructConfig:
             raise ValueError(f"n_views must be in 1..32, got {self.n_views}")
         if not 1 <= self.steps <= 4:
             raise ValueError(f"steps must be in 1..4, got {self.steps}")
+        if self.view_source not in VIEW_SOURCES:
+            raise ValueError(f"view_source must be one of {', '.join(VIEW_SOURCES)}, got {self.view_source!r}")
+        if self.elevation is not None and not (math.isfinite(self.elevation) and abs(self.elevation) <= 89.0):
+            raise ValueError(f"elevation must be a number of degrees in [-89, 89], got {self.elevation}")
 
 
 def load_reconstruct_config(preset: str = "default", **overrides) -> ReconstructConfig:
@@ -80,6 +102,8 @@ class ReconstructReport:
     outputs: ReconstructOutputs
     n_gaussians: int
     fit_stats: dict
+    elevation: float  # degrees, of the photo's camera as used
+    elevation_estimated: bool  # True when the shape stage chose it (no --elevation)
 
 
 StageCallback = Callable[[str], None]
@@ -108,21 +132,51 @@ def reconstruct(
     model_dir = resolve_model_dir(model_dir)
     timings: dict[str, float] = {}
     with _stage("preprocess", timings, on_stage):
-        photo = preprocess_photo(load_image(photo_path), config.photo_size,
-                                 remove_background=config.remove_background)  # [S, S, 4]
+        photo = prepare_photo(photo_path, config)  # [S, S, 4]
+    with _stage("shape", timings, on_stage):
+        (proxy, start), pose = lift_to_proxy(photo, config, model_dir, device, (config.lift, config.init_lift))
     with _stage("views", timings, on_stage):
-        views_generator = load_generator(model_dir, device)
-        views = views_generator.generate_posed_views(
-            photo, input_pose(config.elevation), target_orbit(config.n_views), steps=config.steps, seed=config.seed
-        )
-        fit_views = views_at_resolution(views, photo, config.fit_size)
+        targets = target_orbit(config.n_views)
+        target_views, render = proxy_target_views(proxy, targets, config.fit_size, backend=config.backend)
+        if config.view_source == "generator":
+            generated = load_generator(model_dir, device).generate_posed_views(
+                photo, pose, targets, steps=config.steps, seed=config.seed)
+            target_views = dataclasses.replace(target_views, images=blend_seen(generated.images[1:], render))
+        tiles = photo_tiles(photo, pose, config.fit_size)
+        fit_views = concat_views(tiles, target_views)
     with _stage("fit", timings, on_stage):
         weights = torch.ones(len(fit_views))
-        weights[0] = config.input_view_weight
-        result = fit(fit_views, config.fit, backend=config.backend, device=device, view_weights=weights)
+        weights[: len(tiles)] = config.input_view_weight
+        result = fit(fit_views, config.fit, backend=config.backend, device=device, view_weights=weights,
+                     init=start.gaussians)
     with _stage("export", timings, on_stage):
-        write_outputs(result.gaussians, views, outputs, config)
-    return ReconstructReport(timings, outputs, len(result.gaussians), result.stats)
+        views = concat_views(photo_tiles(resize_rgba(photo, config.fit_size), pose, config.fit_size), target_views)
+        write_outputs(result.gaussians, views, outputs, config, pose)
+    return ReconstructReport(timings, outputs, len(result.gaussians), result.stats, pose.elevation,
+                             config.elevation is None)
+
+
+def prepare_photo(photo_path: str | Path, config: ReconstructConfig) -> torch.Tensor:
+    """The framed photo [S, S, 4]: background removed and framed by the camera contract (or, with
+    `config.reframe` False, a square photo framed already, only resized)."""
+    image = load_image(photo_path)
+    if config.reframe:
+        return preprocess_photo(image, config.photo_size, remove_background=config.remove_background)
+    if image.shape[0] != image.shape[1] or image.shape[-1] != 4:
+        raise ImageInputError(f"{photo_path}: a photo used without reframing must be a square RGBA image")
+    return resize_rgba(image, config.photo_size)
+
+
+def lift_to_proxy(photo: torch.Tensor, config: ReconstructConfig, model_dir: Path, device: torch.device,
+                  lifts: tuple[LiftConfig, ...]) -> tuple[list[LiftedProxy], OrbitPose]:
+    """The shape stage on the framed photo, then one lift per config: (proxies, the photo's camera pose)."""
+    estimate = load_shape_estimator(model_dir, device)(photo)
+    if config.elevation is not None:
+        elevation = config.elevation
+    else:
+        elevation = min(max(estimate.elevation, ESTIMATED_ELEVATION_RANGE[0]), ESTIMATED_ELEVATION_RANGE[1])
+    pose = input_pose(elevation)
+    return [lift_photo(photo, estimate.front, estimate.back, estimate.valid, pose, lift) for lift in lifts], pose
 
 
 def resolve_model_dir(model_dir: str | Path | None) -> Path:
@@ -135,8 +189,19 @@ def resolve_model_dir(model_dir: str | Path | None) -> Path:
     return found
 
 
-# (checkpoint folder, device) -> ViewGenerator: a batch loads the model once per process.
+# (checkpoint folder, device) -> ViewGenerator / ShapeEstimator: a batch loads each once per process.
 _GENERATORS: dict[tuple[str, str], object] = {}
+_ESTIMATORS: dict[tuple[str, str], object] = {}
+
+
+def load_shape_estimator(model_dir: Path, device: torch.device):
+    """The shape stage of a model folder (its shape/ subfolder), once per (folder, device) and process."""
+    from img2gs.shape.estimator import ShapeEstimator
+
+    key = (str(Path(model_dir).resolve()), str(device))
+    if key not in _ESTIMATORS:
+        _ESTIMATORS[key] = ShapeEstimator.load(model_dir, device=device)
+    return _ESTIMATORS[key]
 
 
 def load_generator(model_dir: Path, device: torch.device):
@@ -149,17 +214,8 @@ def load_generator(model_dir: Path, device: torch.device):
     return _GENERATORS[key]
 
 
-def views_at_resolution(views: PosedViews, photo: Tensor, size: int) -> PosedViews:
-    """The posed views resized to `size`, with frame 0 replaced by the full-resolution framed photo
-    resampled to `size` (the generator sees the photo at its own, often lower, working resolution)."""
-    images = resize_rgba(views.images, size)  # [N, size, size, 4]
-    images[0] = resize_rgba(photo, size)
-    K = intrinsics_from_fov(FOV_DEG, size, size).expand(len(views), 3, 3).clone()
-    return PosedViews(images=images, c2w=views.c2w, K=K, names=views.names, splits=views.splits)
-
-
 def write_outputs(gaussians: Gaussians, views: PosedViews, outputs: ReconstructOutputs,
-                  config: ReconstructConfig) -> None:
+                  config: ReconstructConfig, pose: OrbitPose) -> None:
     """Write every requested file atomically; NaN/Inf never reach a file."""
     if not gaussians.is_finite():
         raise OutputError("the fitted Gaussians contain NaN/Inf values; nothing was written")
@@ -167,8 +223,9 @@ def write_outputs(gaussians: Gaussians, views: PosedViews, outputs: ReconstructO
     if outputs.mesh is not None:
         save_mesh(outputs.mesh, extract_mesh(gaussians, config.fit.mesh, backend=config.backend))
     if outputs.views_dir is not None:
-        write_posed_views(outputs.views_dir, views, extra={"generator": "img2gs", "steps": config.steps})
+        write_posed_views(outputs.views_dir, views, extra={"generator": "img2gs", "view_source": config.view_source,
+                                                           "steps": config.steps, "elevation": pose.elevation})
     if outputs.preview is not None:
         save_turntable(outputs.preview, gaussians, frames=config.preview_frames, size=config.preview_size,
-                       elevation=input_pose(config.elevation).elevation, backend=config.backend)
+                       elevation=pose.elevation, backend=config.backend)
 

@@ -8,8 +8,8 @@ its index, the perspective-correct barycentric weights of the three corners, and
 Rules (identical in the pure-torch twin `rasterize_torch.rasterize_reference`):
   * a pixel centre is covered when all three screen-space barycentrics are >= 0 (edges inclusive),
     whatever the winding (two-sided);
-  * depth is interpolated as 1/z (exact for planar triangles); the smaller z wins, the lower face
-    index on exact ties;
+  * depth is interpolated as 1/z (exact for planar triangles); the smaller z wins (the larger with
+    `farthest=True`), the lower face index on exact ties;
   * triangles with a vertex at z <= `NEAR` or with zero screen area are skipped (not clipped): for
     objects in the unit sphere seen from the orbit radius this never happens.
 
@@ -27,13 +27,15 @@ NEAR = 1e-4
 
 
 def rasterize(
-    screen: np.ndarray, faces: np.ndarray, height: int, width: int
+    screen: np.ndarray, faces: np.ndarray, height: int, width: int, farthest: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rasterize triangles seen by N cameras.
 
     screen: [N, V, 3] float64 (u, v, z) per vertex and view; faces: [F, 3] int vertex indices.
     Returns face_id [N, H, W] int32 (-1 = empty), bary [N, H, W, 3] float32 perspective-correct
     weights of the face's corners, depth [N, H, W] float32 camera z (0 = empty).
+    `farthest=True` keeps the LAST surface along each pixel's ray instead of the first (the back
+    layer of img2gs.render.depth_layers); ties again go to the lower face index.
     """
     screen = np.ascontiguousarray(screen, dtype=np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int32)
@@ -47,22 +49,24 @@ def rasterize(
     face_id = np.full((n, height, width), -1, np.int32)
     bary = np.zeros((n, height, width, 3), np.float32)
     depth = np.full((n, height, width), np.inf, np.float64)
-    _rasterize_kernel(screen, faces, face_id, bary, depth)
+    sign = -1.0 if farthest else 1.0  # the kernel keeps the smallest sign * z
+    _rasterize_kernel(screen, faces, face_id, bary, depth, sign)
+    depth = sign * depth
     depth[face_id < 0] = 0.0
     return face_id, bary, depth.astype(np.float32)
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _rasterize_kernel(screen, faces, face_id, bary, depth):  # pragma: no cover - compiled
+def _rasterize_kernel(screen, faces, face_id, bary, depth, sign):  # pragma: no cover - compiled
     n_views, height, width = face_id.shape
     for view in numba.prange(n_views):
         for f in range(faces.shape[0]):
             _draw_triangle(screen[view], faces[f, 0], faces[f, 1], faces[f, 2], f,
-                           face_id[view], bary[view], depth[view], height, width)
+                           face_id[view], bary[view], depth[view], height, width, sign)
 
 
 @numba.njit(inline="always", cache=True)
-def _draw_triangle(pts, i0, i1, i2, f, face_id, bary, depth, height, width):  # pragma: no cover - compiled
+def _draw_triangle(pts, i0, i1, i2, f, face_id, bary, depth, height, width, sign):  # pragma: no cover - compiled
     x0, y0, z0 = pts[i0, 0], pts[i0, 1], pts[i0, 2]
     x1, y1, z1 = pts[i1, 0], pts[i1, 1], pts[i1, 2]
     x2, y2, z2 = pts[i2, 0], pts[i2, 1], pts[i2, 2]
@@ -87,8 +91,8 @@ def _draw_triangle(pts, i0, i1, i2, f, face_id, bary, depth, height, width):  # 
                 continue
             q0, q1, q2 = w0 / z0, w1 / z1, w2 / z2
             z = 1.0 / (q0 + q1 + q2)
-            if z < depth[row, col]:
-                depth[row, col] = z
+            if sign * z < depth[row, col]:
+                depth[row, col] = sign * z
                 face_id[row, col] = f
                 bary[row, col, 0] = q0 * z
                 bary[row, col, 1] = q1 * z

@@ -12,9 +12,10 @@ from torch import Tensor
 from img2gs.render.rasterize import NEAR
 
 
-def rasterize_reference(screen: Tensor, faces: Tensor, height: int, width: int) -> tuple[Tensor, Tensor, Tensor]:
+def rasterize_reference(screen: Tensor, faces: Tensor, height: int, width: int,
+                        farthest: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """screen [N, V, 3] (u, v, z), faces [F, 3] -> face_id [N, H, W] int64 (-1 empty),
-    bary [N, H, W, 3], depth [N, H, W] (0 empty)."""
+    bary [N, H, W, 3], depth [N, H, W] (0 empty). `farthest`: the last surface along the ray wins."""
     screen = screen.double()
     faces = faces.long()
     rows, cols = torch.meshgrid(torch.arange(height, dtype=torch.float64) + 0.5,
@@ -33,8 +34,9 @@ def rasterize_reference(screen: Tensor, faces: Tensor, height: int, width: int) 
         w2 = ((x1 - x0) * (py - y0) - (px - x0) * (y1 - y0)) / area
         inside = valid & (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
         q0, q1, q2 = w0 / z0, w1 / z1, w2 / z2
-        z = torch.where(inside, 1.0 / (q0 + q1 + q2), torch.full_like(w0, torch.inf))
-        best_z, best = z.min(dim=1)  # first minimum = lowest face index on ties
+        empty = -torch.inf if farthest else torch.inf
+        z = torch.where(inside, 1.0 / (q0 + q1 + q2), torch.full_like(w0, empty))
+        best_z, best = z.max(dim=1) if farthest else z.min(dim=1)  # first extremum = lowest face index on ties
         covered = torch.isfinite(best_z)
         take = best[:, None]
         q = torch.stack([q0.gather(1, take), q1.gather(1, take), q2.gather(1, take)], -1)[:, 0]  # [P, 3]

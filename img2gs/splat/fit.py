@@ -1,6 +1,6 @@
 """Fitting 3D Gaussians to posed RGBA views: the optimisation loop of 3DGS (Kerbl et al. 2023).
 
-    gaussians = visual-hull (or random) initialisation
+    gaussians = the given ones (e.g. the lifted photo), or a visual-hull (or random) initialisation
     for each step:
         pick `batch_size` views (shuffled epochs), draw their background colours
         render with SH degree min(step // sh_degree_interval, sh_degree)
@@ -93,12 +93,14 @@ def fit(
     device: torch.device | str = "cpu",
     view_weights: Tensor | None = None,  # [N] loss weight per view (e.g. the real photo higher)
     callback: Callable[[FitProgress], None] | None = None,
+    init: Gaussians | None = None,  # start from these (e.g. the lifted photo) instead of config.init
 ) -> FitResult:
     """Fit Gaussians to all of `views` (select the train split before calling)."""
     _check_inputs(views, view_weights)
     device = torch.device(device)
     generator = torch.Generator().manual_seed(config.seed)
-    gaussians = initial_gaussians(views, config, generator).to(device).trainable()
+    start_from = initial_gaussians(views, config, generator) if init is None else init.with_sh_degree(config.sh_degree)
+    gaussians = start_from.to(device).trainable()
     scene_scale = camera_scene_scale(views.c2w)
     optimizers = make_optimizers(gaussians.params, config.lr, scene_scale)
     state = config.strategy.initialize_state(scene_scale)

@@ -118,6 +118,15 @@ class Gaussians:
         """A copy whose parameters are leaf `torch.nn.Parameter`s, ready for an optimiser."""
         return Gaussians({k: torch.nn.Parameter(v.detach().clone()) for k, v in self.params.items()})
 
+    def with_sh_degree(self, sh_degree: int) -> "Gaussians":
+        """The same Gaussians with `sh_degree` SH bands: higher bands added as zeros or dropped."""
+        k = num_sh_bases(sh_degree) - 1
+        sh_n = self.params["shN"][:, :k]
+        if sh_n.shape[1] < k:
+            pad = sh_n.new_zeros(sh_n.shape[0], k - sh_n.shape[1], 3)
+            sh_n = torch.cat([sh_n, pad], dim=1)
+        return Gaussians({**self.params, "shN": sh_n})
+
     def is_finite(self) -> bool:
         return all(bool(torch.isfinite(v).all()) for v in self.params.values())
 

@@ -39,10 +39,10 @@ def _reconstruct(args: list[str], model: Path):
     return runner.invoke(app, ["reconstruct", *args, *TINY, "--model", str(model)])
 
 
-def test_full_chain_writes_every_output_and_render_shows_the_object(tmp_path, photo, tiny_student):
+def test_full_chain_writes_every_output_and_render_shows_the_object(tmp_path, photo, tiny_model):
     out = tmp_path / "out"
     result = _reconstruct([str(photo), "-o", str(out / "scene.ply"), "--mesh", str(out / "mesh.glb"),
-                           "--views-dir", str(out / "views"), "--preview", str(out / "turn.gif")], tiny_student)
+                           "--views-dir", str(out / "views"), "--preview", str(out / "turn.gif")], tiny_model)
     assert result.exit_code == 0, result.output
     for stage in ("preprocess", "views", "fit", "export"):
         assert stage in result.output
@@ -69,14 +69,14 @@ def _corrupt_files(folder: Path) -> list[Path]:
     return [truncated, text]
 
 
-def test_batch_converts_good_files_and_lists_bad_ones(tmp_path, tiny_student):
+def test_batch_converts_good_files_and_lists_bad_ones(tmp_path, tiny_model):
     photos = tmp_path / "photos"
     photos.mkdir()
     product_photo(photos / "a.png")
     product_photo(photos / "b.png", colour=(0.1, 0.4, 0.8))
     bad = _corrupt_files(photos)
     result = runner.invoke(app, ["batch", str(photos / "*.png"), "-o", str(tmp_path / "out"), *TINY,
-                                 "--model", str(tiny_student)])
+                                 "--model", str(tiny_model)])
     assert result.exit_code != 0
     assert sorted(p.name for p in (tmp_path / "out").glob("*.ply")) == ["a.ply", "b.ply"]
     unwrapped = "".join(ch for ch in result.output if ch not in " │\n")  # table cells fold long paths
@@ -84,7 +84,7 @@ def test_batch_converts_good_files_and_lists_bad_ones(tmp_path, tiny_student):
         assert path.name in unwrapped
     assert "2 ok, 2 failed, 0 skipped" in result.output
     again = runner.invoke(app, ["batch", str(photos / "[ab].png"), "-o", str(tmp_path / "out"), *TINY,
-                                "--model", str(tiny_student)])
+                                "--model", str(tiny_model)])
     assert again.exit_code == 0 and "0 ok, 0 failed, 2 skipped" in again.output
 
 
@@ -112,11 +112,11 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("kind", list(BAD_INPUTS))
-def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, tiny_student, kind):
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, tiny_model, kind):
     make, message = BAD_INPUTS[kind]
     path = tmp_path / "input.png"
     make(path)
-    result = _reconstruct([str(path), "-o", str(tmp_path / "scene.ply")], tiny_student)
+    result = _reconstruct([str(path), "-o", str(tmp_path / "scene.ply")], tiny_model)
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
@@ -124,28 +124,28 @@ def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, tiny_student, kind
     assert not (tmp_path / "scene.ply").exists()
 
 
-def test_force_semantics(tmp_path, photo, tiny_student):
+def test_force_semantics(tmp_path, photo, tiny_model):
     target = tmp_path / "scene.ply"
     target.write_bytes(b"precious")
-    refused = _reconstruct([str(photo), "-o", str(target)], tiny_student)
+    refused = _reconstruct([str(photo), "-o", str(target)], tiny_model)
     assert refused.exit_code == 2 and "already exists" in refused.output
     assert target.read_bytes() == b"precious"
-    forced = _reconstruct([str(photo), "-o", str(target), "--force"], tiny_student)
+    forced = _reconstruct([str(photo), "-o", str(target), "--force"], tiny_model)
     assert forced.exit_code == 0, forced.output
     assert len(load_ply(target)) > 0
 
 
-def test_unwritable_output_directory_fails_before_any_work(tmp_path, photo, tiny_student, monkeypatch):
+def test_unwritable_output_directory_fails_before_any_work(tmp_path, photo, tiny_model, monkeypatch):
     import img2gs.pipeline.reconstruct as pipeline
 
     monkeypatch.setattr(pipeline, "preprocess_photo", lambda *a, **k: pytest.fail("work started"))
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = _reconstruct([str(photo), "-o", str(blocker / "sub" / "scene.ply")], tiny_student)
+    result = _reconstruct([str(photo), "-o", str(blocker / "sub" / "scene.ply")], tiny_model)
     assert result.exit_code == 2 and "cannot create output directory" in result.output
 
 
-def test_no_partial_file_after_an_exception_mid_export(tmp_path, photo, tiny_student, monkeypatch):
+def test_no_partial_file_after_an_exception_mid_export(tmp_path, photo, tiny_model, monkeypatch):
     from plyfile import PlyData
 
     def write_half_then_fail(self, stream):
@@ -153,6 +153,49 @@ def test_no_partial_file_after_an_exception_mid_export(tmp_path, photo, tiny_stu
         raise RuntimeError("disk full (injected)")
 
     monkeypatch.setattr(PlyData, "write", write_half_then_fail)
-    result = _reconstruct([str(photo), "-o", str(tmp_path / "scene.ply")], tiny_student)
+    result = _reconstruct([str(photo), "-o", str(tmp_path / "scene.ply")], tiny_model)
     assert result.exit_code != 0
     assert list(tmp_path.iterdir()) == [photo]  # neither scene.ply nor a temp file is left
+
+
+def test_elevation_given_overrides_the_shape_stage_estimate(tmp_path, photo, tiny_model):
+    import json
+
+    from img2gs.pipeline.reconstruct import load_reconstruct_config, load_shape_estimator
+    from img2gs.pipeline.reconstruct import prepare_photo
+
+    config = load_reconstruct_config("tiny", device="cpu")
+    estimated = load_shape_estimator(tiny_model, "cpu")(prepare_photo(photo, config)).elevation
+    given = 37.5 if abs(estimated - 37.5) > 5 else -5.0
+    runs = {}
+    for label, extra in (("estimated", []), ("given", ["--elevation", str(given)])):
+        out = tmp_path / label
+        result = _reconstruct([str(photo), "-o", str(out / "scene.ply"), "--views-dir", str(out / "views"), *extra],
+                              tiny_model)
+        assert result.exit_code == 0, result.output
+        assert f"({label})" in result.output
+        runs[label] = json.loads((out / "views" / "transforms.json").read_text())
+    assert abs(runs["estimated"]["elevation"] - min(max(estimated, -15.0), 50.0)) < 1e-4
+    assert abs(runs["given"]["elevation"] - given) < 1e-6
+    # the photo's camera in the written views follows the elevation used
+    c2w = runs["given"]["frames"][0]["transform_matrix"]
+    assert abs(c2w[2][3] - 3.2 * __import__("math").sin(__import__("math").radians(given))) < 1e-4
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "95"])
+def test_bad_elevation_is_one_line_and_exit_2(tmp_path, photo, tiny_model, bad):
+    result = _reconstruct([str(photo), "-o", str(tmp_path / "scene.ply"), "--elevation", bad], tiny_model)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert not (tmp_path / "scene.ply").exists()
+
+
+def test_generator_view_source_runs_the_view_generator(tmp_path, photo, tiny_model):
+    out = tmp_path / "gen"
+    result = _reconstruct([str(photo), "-o", str(out / "scene.ply"), "--view-source", "generator",
+                           "--views-dir", str(out / "views")], tiny_model)
+    assert result.exit_code == 0, result.output
+    import json
+
+    assert json.loads((out / "views" / "transforms.json").read_text())["view_source"] == "generator"
+    bad = _reconstruct([str(photo), "-o", str(out / "x.ply"), "--view-source", "dreams"], tiny_model)
+    assert bad.exit_code == 2 and "view_source" in bad.output

@@ -185,11 +185,12 @@ def random_screen_triangles(generator, n_views=3, n_faces=40, size=24):
     return screen, faces
 
 
-def test_numba_rasterizer_matches_torch_twin(generator):
+@pytest.mark.parametrize("farthest", [False, True])
+def test_numba_rasterizer_matches_torch_twin(generator, farthest):
     screen, faces = random_screen_triangles(generator)
     screen[1, :3, 2] = -1.0  # a triangle behind the camera is skipped by both
-    face_id, bary, depth = rasterize(screen.numpy(), faces.numpy(), 24, 20)
-    ref_id, ref_bary, ref_depth = rasterize_reference(screen, faces, 24, 20)
+    face_id, bary, depth = rasterize(screen.numpy(), faces.numpy(), 24, 20, farthest=farthest)
+    ref_id, ref_bary, ref_depth = rasterize_reference(screen, faces, 24, 20, farthest=farthest)
     assert (face_id >= 0).mean() > 0.5
     assert np.array_equal(face_id, ref_id.numpy())
     assert np.allclose(bary, ref_bary.numpy(), atol=1e-6)

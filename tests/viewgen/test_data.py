@@ -247,7 +247,8 @@ def test_build_with_mesh_folder_counts_meshes_and_skips_broken_ones(tmp_path):
     meta = json.loads((out / "meta.json").read_text())
     assert meta["counts"]["samples"] == 1 and sum(meta["counts"]["skipped_meshes"].values()) == 2
     assert meta["counts"]["skipped_meshes"]["flat"] == 1  # a plane would be invisible edge-on
-    assert meta["sources"][1]["licences"] == {"LICENSE": 3}
+    meshes_source = next(s for s in meta["sources"] if s["kind"] == "meshes")
+    assert meshes_source["licences"] == {"LICENSE": 3}
     split = "train" if meta["counts"]["train"]["samples"] else "val"
     item = ViewDataset(out, split)[0]
     assert item["object_id"] == "meshes/tall.obj"

@@ -40,8 +40,10 @@ def write_tiny_dataset(folder: Path, train: int = 4, val: int = 2, seed: int = 0
         colours = rng.integers(30, 226, size=(count, 3))
         images = np.stack([np.stack([_ellipse(c, p[1], RESOLUTION) for p in POSES]) for c in colours])
         poses = np.tile(np.asarray(POSES, np.float32), (count, 1, 1))
+        inside = images[:, 0, ..., 3] > 0  # [S, H, W]: a slab 0.4 thick at the orbit centre's depth
+        depth = np.stack([np.where(inside, 3.0, 0.0), np.where(inside, 3.4, 0.0)], axis=1).astype(np.float16)
         name = shard_name(split, 0)
-        write_shard(folder / name, Shard(images, poses, [f"{split}-{i}" for i in range(count)]))
+        write_shard(folder / name, Shard(images, poses, [f"{split}-{i}" for i in range(count)], depth))
         shards[split] = [name]
     write_meta(folder, {"format": FORMAT, "resolution": RESOLUTION, "views_per_sample": VIEWS, "shards": shards})
     return folder

@@ -1,6 +1,7 @@
 """`build_dataset`: render the training set of the view generator into a dataset folder.
 
-Plan (deterministic): procedural objects 0..N-1, then the models of an optional mesh folder; each
+Plan (deterministic): procedural household objects 0..N-1, organic objects 0..M-1 (organic.py:
+superquadrics, blobs, creatures, lathes, deformed objects, figurines), then the models of an optional mesh folder; each
 object gets a split from a hash of its id (split.py) and `samples_per_*` samples. Every sample draws
 its rotation, cameras and light from its own generator seeded by (seed, hash(object id), sample
 index), so the output does not depend on the number of workers or on the other objects.
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 import img2gs
-from img2gs.atomic import atomic_directory, check_output_path
+from img2gs.atomic import DATASET, atomic_directory, check_output_path
 from img2gs.cameras import FOV_DEG, ORBIT_RADIUS
 from img2gs.errors import DataFormatError
 from img2gs.presets import to_dict
@@ -30,6 +31,7 @@ from img2gs.render import prepare_surface
 from img2gs.viewgen.data.config import DataBuildConfig
 from img2gs.viewgen.data.framing import hull_points
 from img2gs.viewgen.data.mesh_folder import MeshEntry, find_meshes, load_mesh
+from img2gs.viewgen.data.organic import organic_object
 from img2gs.viewgen.data.procedural import procedural_object
 from img2gs.viewgen.data.sample import render_sample
 from img2gs.viewgen.data.shards import FORMAT, SPLITS, Shard, shard_name, write_meta, write_shard
@@ -47,6 +49,7 @@ class ObjectTask:
     split: str
     samples: int
     procedural_index: int | None = None
+    organic_index: int | None = None
     mesh: MeshEntry | None = None
 
 
@@ -55,6 +58,7 @@ class ObjectResult:
     task: ObjectTask
     images: np.ndarray | None  # [k, V, H, W, 4] uint8, None if the object was skipped
     poses: np.ndarray | None  # [k, V, 3] float32
+    depth: np.ndarray | None = None  # [k, 2, H, W] float16 depth layers of view 0
     fills: tuple[float, ...] = ()
     clamped: int = 0
     skipped: str = ""  # reason, for meshes that could not be used
@@ -65,6 +69,9 @@ def plan_objects(config: DataBuildConfig, meshes: str | os.PathLike | None = Non
     tasks = [ObjectTask(f"procedural/{i:07d}", split_of(f"procedural/{i:07d}", config.val_fraction),
                         config.samples_per_procedural_object, procedural_index=i)
              for i in range(config.procedural_objects)]
+    tasks += [ObjectTask(f"organic/{i:07d}", split_of(f"organic/{i:07d}", config.val_fraction),
+                         config.samples_per_procedural_object, organic_index=i)
+              for i in range(config.organic_objects)]
     if meshes is not None:
         entries = find_meshes(meshes, config.include_doors_and_windows)
         if config.max_meshes:
@@ -79,6 +86,9 @@ def render_object(task: ObjectTask, config: DataBuildConfig) -> ObjectResult:
     """All samples of one object (runs in a worker)."""
     if task.procedural_index is not None:
         scene = procedural_object(task.procedural_index, config.seed).scene
+        return _render_samples(task, scene, config, config.procedural_tumble_probability)
+    if task.organic_index is not None:
+        scene = organic_object(task.organic_index, config.seed).scene
         return _render_samples(task, scene, config, config.procedural_tumble_probability)
     try:
         scene = load_mesh(task.mesh)
@@ -105,15 +115,16 @@ def _flatness(scene) -> float:
 def _render_samples(task: ObjectTask, scene, config: DataBuildConfig, tumble_probability: float) -> ObjectResult:
     surface = prepare_surface(scene, max_texture_size=4 * config.resolution)
     hull = hull_points(surface.vertices)
-    images, poses, fills, clamped = [], [], [], 0
+    images, poses, depths, fills, clamped = [], [], [], [], 0
     for k in range(task.samples):
         rng = np.random.default_rng([config.seed, stable_hash(task.object_id), k])
         sample = render_sample(surface, hull, rng, config, tumble=bool(rng.random() < tumble_probability))
         images.append(sample.images)
         poses.append(sample.poses)
+        depths.append(sample.depth)
         fills.append(sample.framing.fill)
         clamped += sample.framing.clamped
-    return ObjectResult(task, np.stack(images), np.stack(poses), tuple(fills), clamped)
+    return ObjectResult(task, np.stack(images), np.stack(poses), np.stack(depths), tuple(fills), clamped)
 
 
 def build_dataset(
@@ -126,14 +137,14 @@ def build_dataset(
 ) -> dict:
     """Build the dataset folder `output`; returns its meta (also written to `output/meta.json`).
     `on_object(done, total)` is called after each object (for progress bars)."""
-    output = check_output_path(output, force)
+    output = check_output_path(output, force, kinds=(DATASET,))
     tasks = plan_objects(config, meshes)
     if not tasks:
         raise DataFormatError("nothing to build: no procedural objects and no meshes")
     writer = _ShardWriter(config.samples_per_shard)
     stats: dict = {"clamped": 0, "fills": [], "objects": Counter(), "empty_views": 0, "skipped": Counter(),
                    "skipped_examples": []}
-    with atomic_directory(output) as folder:
+    with atomic_directory(output, kinds=(DATASET,)) as folder:
         writer.folder = folder
         for done, result in enumerate(_render_all(tasks, config, workers), start=1):
             _collect(result, writer, stats)
@@ -169,15 +180,16 @@ class _ShardWriter:
     def __init__(self, samples_per_shard: int):
         self.samples_per_shard = samples_per_shard
         self.folder: Path | None = None
-        self.pending = {split: ([], [], []) for split in SPLITS}
+        self.pending = {split: ([], [], [], []) for split in SPLITS}
         self.shards: dict[str, list[str]] = {split: [] for split in SPLITS}
         self.counts = Counter()
 
-    def add(self, split: str, images: np.ndarray, poses: np.ndarray, object_id: str) -> None:
-        imgs, pos, ids = self.pending[split]
+    def add(self, split: str, images: np.ndarray, poses: np.ndarray, depth: np.ndarray, object_id: str) -> None:
+        imgs, pos, deps, ids = self.pending[split]
         for k in range(images.shape[0]):
             imgs.append(images[k])
             pos.append(poses[k])
+            deps.append(depth[k])
             ids.append(object_id)
         self.counts[split] += images.shape[0]
         while len(ids) >= self.samples_per_shard:
@@ -185,14 +197,14 @@ class _ShardWriter:
 
     def flush_all(self) -> None:
         for split in SPLITS:
-            if self.pending[split][2]:
-                self._write(split, len(self.pending[split][2]))
+            if self.pending[split][3]:
+                self._write(split, len(self.pending[split][3]))
 
     def _write(self, split: str, n: int) -> None:
-        imgs, pos, ids = self.pending[split]
+        imgs, pos, deps, ids = self.pending[split]
         name = shard_name(split, len(self.shards[split]))
-        write_shard(self.folder / name, Shard(np.stack(imgs[:n]), np.stack(pos[:n]), ids[:n]))
-        del imgs[:n], pos[:n], ids[:n]
+        write_shard(self.folder / name, Shard(np.stack(imgs[:n]), np.stack(pos[:n]), ids[:n], np.stack(deps[:n])))
+        del imgs[:n], pos[:n], deps[:n], ids[:n]
         self.shards[split].append(name)
 
 
@@ -202,7 +214,7 @@ def _collect(result: ObjectResult, writer: _ShardWriter, stats: dict) -> None:
         if len(stats["skipped_examples"]) < 20:
             stats["skipped_examples"].append(f"{result.task.object_id}: {result.skipped}")
         return
-    writer.add(result.task.split, result.images, result.poses, result.task.object_id)
+    writer.add(result.task.split, result.images, result.poses, result.depth, result.task.object_id)
     stats["objects"][result.task.split] += 1
     stats["empty_views"] += int((~(result.images[..., 3] > 0).any(axis=(2, 3))).sum())
     stats["clamped"] += result.clamped
@@ -212,7 +224,8 @@ def _collect(result: ObjectResult, writer: _ShardWriter, stats: dict) -> None:
 def _meta(config, tasks, writer, stats, meshes) -> dict:
     fills = np.asarray(stats["fills"] or [0.0])
     mesh_tasks = [t for t in tasks if t.mesh is not None]
-    sources = [{"kind": "procedural", "objects": config.procedural_objects, "licence": PROCEDURAL_LICENCE}]
+    sources = [{"kind": "procedural", "objects": config.procedural_objects, "licence": PROCEDURAL_LICENCE},
+               {"kind": "organic", "objects": config.organic_objects, "licence": PROCEDURAL_LICENCE}]
     if meshes is not None:
         licences = Counter(t.mesh.licence for t in mesh_tasks)
         sources.append({"kind": "meshes", "root": str(meshes), "objects": len(mesh_tasks),
@@ -228,6 +241,7 @@ def _meta(config, tasks, writer, stats, meshes) -> dict:
         "radius": ORBIT_RADIUS,
         "images": "uint8 [S, V, H, W, 4] RGBA, straight alpha; view 0 = input view (azimuth 0)",
         "poses": "float32 [S, V, 3] (elevation, azimuth, radius) in degrees, img2gs.cameras orbit",
+        "depth": "float16 [S, 2, H, W] camera z of the first / last surface along each ray of view 0, 0 = miss",
         "counts": {
             **{split: {"samples": writer.counts[split], "objects": stats["objects"][split]} for split in SPLITS},
             "samples": total,

@@ -20,6 +20,8 @@ class DataBuildConfig:
     """V: view 0 is the input view, views 1..V-1 are targets."""
     procedural_objects: int = 2000
     """How many procedural objects (one sample each, times `samples_per_procedural_object`)."""
+    organic_objects: int = 0
+    """How many organic procedural objects (organic.py: blobs, creatures, lathes, deformed shapes)."""
     samples_per_procedural_object: int = 1
     samples_per_mesh: int = 4
     """Samples per mesh of a mesh folder (each with its own rotation, light and cameras)."""
@@ -62,7 +64,7 @@ class DataBuildConfig:
         checks = {
             "resolution >= 8": self.resolution >= 8,
             "views_per_sample >= 2": self.views_per_sample >= 2,
-            "procedural_objects >= 0": self.procedural_objects >= 0,
+            "procedural_objects >= 0": self.procedural_objects >= 0 and self.organic_objects >= 0,
             "samples_per_* >= 1": self.samples_per_mesh >= 1 and self.samples_per_procedural_object >= 1,
             "0 < input_fill < 1": 0.0 < self.input_fill < 1.0,
             "max_object_radius >= 1": self.max_object_radius >= 1.0,

@@ -23,6 +23,8 @@ class ViewDataset(torch.utils.data.Dataset):
     """Samples of one split. Item i is a dict:
         images     float32 [V, H, W, 4] in [0, 1], straight alpha; view 0 is the input view
         poses      float32 [V, 3] (elevation, azimuth, radius), degrees
+        depth      float32 [2, H, W] camera z of the first / last surface of view 0, 0 = miss
+                   (only in datasets that have it: `has_depth`)
         object_id  str
     """
 
@@ -43,6 +45,7 @@ class ViewDataset(torch.utils.data.Dataset):
                 self._starts.append(len(self.object_ids))
                 self.object_ids += json.loads(f.metadata()["object_ids"])
         self._handles: dict[int, object] = {}
+        self.has_depth = bool(self.paths) and all(_has_tensor(p, "depth") for p in self.paths)
 
     @property
     def resolution(self) -> int:
@@ -64,7 +67,10 @@ class ViewDataset(torch.utils.data.Dataset):
         handle = self._handle(shard)
         images = handle.get_slice("images")[local].float() / 255.0  # [V, H, W, 4]
         poses = handle.get_slice("poses")[local].float()  # [V, 3]
-        return {"images": images, "poses": poses, "object_id": self.object_ids[index]}
+        item = {"images": images, "poses": poses, "object_id": self.object_ids[index]}
+        if self.has_depth:
+            item["depth"] = handle.get_slice("depth")[local].float()  # [2, H, W]
+        return item
 
     def _handle(self, shard: int):
         if shard not in self._handles:
@@ -75,6 +81,11 @@ class ViewDataset(torch.utils.data.Dataset):
         state = dict(self.__dict__)
         state["_handles"] = {}
         return state
+
+
+def _has_tensor(path: Path, name: str) -> bool:
+    with safe_open(str(path), framework="pt") as f:
+        return name in f.keys()
 
 
 def load_shards(folder: str | os.PathLike, split: str = "train") -> ViewDataset:

@@ -10,6 +10,7 @@ import trimesh
 
 from img2gs.cameras import FOV_DEG, intrinsics_from_fov, orbit_to_c2w
 from img2gs.render import render_mesh
+from img2gs.render.depth_layers import depth_layers
 from img2gs.render.surface import RenderSurface, transformed
 from img2gs.viewgen.data.config import DataBuildConfig
 from img2gs.viewgen.data.framing import Framing, frame_for_input_view, unit_sphere_transform
@@ -20,6 +21,7 @@ from img2gs.viewgen.data.views import sample_lighting, sample_poses
 class RenderedSample:
     images: np.ndarray  # [V, H, W, 4] uint8 RGBA, straight alpha; view 0 = input
     poses: np.ndarray  # [V, 3] float32 (elevation, azimuth, radius), degrees
+    depth: np.ndarray  # [2, H, W] float16 camera z of the first / last surface of the input view, 0 = miss
     framing: Framing
     placement: np.ndarray  # [4, 4] object (file) frame -> world, as rendered
 
@@ -43,10 +45,14 @@ def render_sample(
                                    config.max_object_radius)
     light, ambient = sample_lighting(rng, config)
     placement = framing.matrix @ base
-    render = render_mesh(transformed(surface, placement), c2w, K, size, size, light_dir=light,
-                         ambient=ambient, supersample=config.supersample)
+    placed = transformed(surface, placement)
+    render = render_mesh(placed, c2w, K, size, size, light_dir=light, ambient=ambient,
+                         supersample=config.supersample)
     images = (np.clip(render.rgba.numpy(), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return RenderedSample(images=images, poses=poses.astype(np.float32), framing=framing, placement=placement)
+    front, back = depth_layers(placed, c2w[:1], K, size, size)  # [1, H, W] each
+    depth = torch.cat([front, back]).numpy().astype(np.float16)
+    return RenderedSample(images=images, poses=poses.astype(np.float32), depth=depth, framing=framing,
+                          placement=placement)
 
 
 def random_rotation(rng: np.random.Generator, tumble: bool) -> np.ndarray:

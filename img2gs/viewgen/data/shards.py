@@ -3,6 +3,8 @@
 Each shard holds S samples of V views:
     images  uint8   [S, V, H, W, 4]  RGBA, straight alpha; view 0 is the input view
     poses   float32 [S, V, 3]        (elevation, azimuth, radius), degrees (img2gs.cameras)
+    depth   float16 [S, 2, H, W]     camera z of the first / last surface along each ray of view 0
+                                     (img2gs.render.depth_layers), 0 = miss; format 2 and later
 and, as safetensors metadata (a string), `object_ids`: the JSON list of the S object ids.
 """
 
@@ -20,7 +22,8 @@ from safetensors import safe_open
 from img2gs.atomic import atomic_path, atomic_write_text
 from img2gs.errors import DataFormatError
 
-FORMAT = "img2gs-views/1"
+FORMAT = "img2gs-views/2"
+READABLE_FORMATS = ("img2gs-views/1", FORMAT)  # 1: no depth layers
 META_FILE = "meta.json"
 SPLITS = ("train", "val")
 
@@ -30,6 +33,7 @@ class Shard:
     images: np.ndarray  # [S, V, H, W, 4] uint8
     poses: np.ndarray  # [S, V, 3] float32
     object_ids: list[str]  # S ids
+    depth: np.ndarray | None = None  # [S, 2, H, W] float16 (front, back) of view 0
 
 
 def shard_name(split: str, index: int) -> str:
@@ -45,6 +49,10 @@ def write_shard(path: str | os.PathLike, shard: Shard) -> None:
         raise ValueError("poses [S, V, 3] and object_ids [S] must match images")
     tensors = {"images": np.ascontiguousarray(shard.images),
                "poses": np.ascontiguousarray(shard.poses, dtype=np.float32)}
+    if shard.depth is not None:
+        if shard.depth.shape != (s, 2, *shard.images.shape[2:4]):
+            raise ValueError(f"depth must be [S, 2, H, W], got {shard.depth.shape}")
+        tensors["depth"] = np.ascontiguousarray(shard.depth, dtype=np.float16)
     # One metadata key only: safetensors writes its metadata map in arbitrary order, and the build must
     # be byte-for-byte reproducible. (The format is named in meta.json.)
     metadata = {"object_ids": json.dumps(list(shard.object_ids))}
@@ -55,7 +63,9 @@ def write_shard(path: str | os.PathLike, shard: Shard) -> None:
 def read_shard(path: str | os.PathLike) -> Shard:
     """Load a whole shard into memory."""
     with _open(path) as f:
-        return Shard(images=f.get_tensor("images"), poses=f.get_tensor("poses"), object_ids=_ids(f, path))
+        depth = f.get_tensor("depth") if "depth" in f.keys() else None
+        return Shard(images=f.get_tensor("images"), poses=f.get_tensor("poses"), object_ids=_ids(f, path),
+                     depth=depth)
 
 
 def shard_object_ids(path: str | os.PathLike) -> list[str]:
@@ -76,7 +86,7 @@ def read_meta(folder: str | os.PathLike) -> dict:
         meta = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataFormatError(f"{path}: cannot read ({e})") from None
-    if meta.get("format") != FORMAT:
+    if meta.get("format") not in READABLE_FORMATS:
         raise DataFormatError(f"{path}: unsupported dataset format {meta.get('format')!r} (expected {FORMAT})")
     return meta
 

@@ -1,0 +1,110 @@
+"""Training of the shape stage: supervised regression of the input view's two depth layers and its
+camera elevation (loss.py), on the data builder's samples (view 0 + its `depth`).
+
+Runs on the shared training loop (img2gs.viewgen.training_loop: AdamW with warm-up, gradient
+clipping, EMA weights, atomic checkpoints every K steps and on SIGINT / SIGTERM, --resume). Batches
+depend on (seed, step) only, augmentations on the step's generator, so a resumed run reproduces the
+uninterrupted one.
+
+Augmentations: a left-right mirror of photo and depth (a mirrored object is an object, seen from the
+same elevation) and colour jitter (per-channel gains, channel order, greyscale) so that depth is read
+from shape and shading, not from the palette of the procedural objects.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+import img2gs
+from img2gs.errors import DataFormatError
+from img2gs.presets import to_dict
+from img2gs.shape.checkpoint import ShapeCheckpointInfo
+from img2gs.shape.config import ShapeTrainConfig
+from img2gs.shape.loss import ShapeLoss
+from img2gs.shape.network import ShapeNet, encode_input
+from img2gs.viewgen.batches import BatchSampler
+from img2gs.viewgen.training_loop import TrainResult, run_training, start_fresh
+
+
+def shape_batch(dataset, indices: list[int], resolution: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(photos [B, R, R, 4], depth [B, 2, R, R], elevation [B]) of dataset samples `indices`."""
+    photos, depths, elevations = [], [], []
+    for i in indices:
+        sample = dataset[i]
+        photos.append(sample["images"][0])
+        depths.append(sample["depth"])
+        elevations.append(sample["poses"][0, 0])
+    photos, depth = torch.stack(photos), torch.stack(depths)
+    if photos.shape[1] != resolution:
+        raise DataFormatError(f"the dataset is at {photos.shape[1]} px but the shape model at {resolution} px")
+    return photos, depth, torch.stack(elevations)
+
+
+def augment(photos: Tensor, depth: Tensor, config: ShapeTrainConfig, generator: torch.Generator
+            ) -> tuple[Tensor, Tensor]:
+    """Mirror and colour-jitter a batch (photos [B, R, R, 4], depth [B, 2, R, R])."""
+    b = photos.shape[0]
+    flip = torch.rand(b, generator=generator) < config.flip_probability
+    photos = torch.where(flip[:, None, None, None], photos.flip(2), photos)
+    depth = torch.where(flip[:, None, None, None], depth.flip(3), depth)
+    rgb = photos[..., :3]
+    gains = 1.0 + config.color_jitter * (2.0 * torch.rand(b, 1, 1, 3, generator=generator) - 1.0)
+    rgb = (rgb * gains).clamp(0.0, 1.0)
+    order = torch.stack([torch.randperm(3, generator=generator) for _ in range(b)])  # [B, 3]
+    permute = torch.rand(b, generator=generator) < 0.5
+    order = torch.where(permute[:, None], order, torch.arange(3).expand(b, 3))
+    rgb = torch.gather(rgb, 3, order[:, None, None, :].expand_as(rgb))
+    grey = torch.rand(b, generator=generator) < 0.15
+    rgb = torch.where(grey[:, None, None, None], rgb.mean(-1, keepdim=True).expand_as(rgb), rgb)
+    return torch.cat([rgb, photos[..., 3:]], dim=-1), depth
+
+
+class ShapeTask:
+    """A `TrainTask` (img2gs.viewgen.training_loop) for the shape network."""
+
+    def __init__(self, config: ShapeTrainConfig, dataset, device: torch.device, provenance: dict | None = None):
+        if not getattr(dataset, "has_depth", False):
+            raise DataFormatError(f"{dataset.folder}: the dataset has no depth layers (built before format 2; "
+                                  "rebuild it with `img2gs data build`)")
+        self.config, self.dataset, self.device = config, dataset, device
+        self.sampler = BatchSampler(dataset, config.loop.batch_objects, 1, config.model.resolution, config.loop.seed)
+        self.online = ShapeNet(config.model).to(device).train()
+        self.ema = copy.deepcopy(self.online).eval().requires_grad_(False)
+        self.loss_fn = ShapeLoss(config.loss)
+        self.optimizer = torch.optim.AdamW(self.online.parameters(), lr=config.loop.lr,
+                                           weight_decay=config.loop.weight_decay)
+        self.provenance = provenance or {}
+
+    def extra_modules(self) -> dict:
+        return {}
+
+    def loss(self, step: int, generator: torch.Generator) -> tuple[Tensor, dict]:
+        photos, depth, elevation = shape_batch(self.dataset, self.sampler.object_indices(step),
+                                               self.config.model.resolution)
+        photos, depth = augment(photos, depth, self.config, generator)
+        pred = self.online(encode_input(photos).to(self.device))
+        return self.loss_fn(pred, depth.to(self.device), photos[..., 3].to(self.device), elevation.to(self.device))
+
+    def after_step(self, step: int) -> None:
+        pass
+
+    def checkpoint_info(self, step: int) -> ShapeCheckpointInfo:
+        return ShapeCheckpointInfo(self.config.model, {**self.provenance, "step": step,
+                                                       "img2gs_version": img2gs.__version__,
+                                                       "training": to_dict(self.config)})
+
+
+def train_shape(config: ShapeTrainConfig, dataset, run_dir: str | Path, *, resume: bool = False,
+                device: torch.device | str = "cpu", provenance: dict | None = None,
+                report: Callable[[int, dict], None] | None = None) -> TrainResult:
+    """Train (or, with `resume`, continue) the shape stage on `dataset` (a ViewDataset) into `run_dir`."""
+    run_dir = Path(run_dir)
+    task = ShapeTask(config, dataset, torch.device(device), provenance)
+    if not resume:
+        start_fresh(run_dir, config)
+    return run_training(task, config.loop, run_dir, resume=resume, report=report)

@@ -1,0 +1,102 @@
+"""The shape stage: network contract, loss, tiny training, checkpoint, estimator, CLI."""
+
+import dataclasses
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from img2gs.cli import app
+from img2gs.errors import CheckpointError
+from img2gs.shape.checkpoint import load_shape_checkpoint, shape_dir_of
+from img2gs.shape.config import ShapeLossConfig, ShapeNetConfig, load_shape_preset
+from img2gs.shape.estimator import ShapeEstimator
+from img2gs.shape.loss import ShapeLoss
+from img2gs.shape.network import ShapeNet, ShapePrediction, encode_input
+from img2gs.shape.train import augment, shape_batch, train_shape
+
+runner = CliRunner()
+
+
+def test_network_outputs_ordered_layers_and_an_elevation():
+    net = ShapeNet(ShapeNetConfig(resolution=16, channels=(8, 16), blocks_per_level=1, norm_groups=4))
+    photos = torch.rand(3, 16, 16, 4)
+    x = encode_input(photos)
+    assert x.shape == (3, 6, 16, 16)
+    assert torch.allclose(x[:, 3], photos[..., 3] * 2 - 1)  # alpha channel
+    assert float(x[0, 4, 0, 0]) < 0 < float(x[0, 4, 0, -1])  # x coordinate grows to the right
+    pred = net(x)
+    assert pred.front.shape == pred.back.shape == pred.log_b.shape == (3, 16, 16)
+    assert pred.elevation.shape == (3,)
+    assert bool((pred.back >= pred.front).all())
+    # zero-initialised head: at step 0 the layers sit around the orbit centre's depth
+    assert torch.allclose(pred.front, torch.full_like(pred.front, 3.2))
+
+
+def test_loss_is_zero_on_the_truth_and_grows_with_the_error():
+    depth = torch.stack([torch.full((2, 8, 8), 3.0), torch.full((2, 8, 8), 3.5)], dim=1)  # [B, 2, H, W]
+    alpha, elevation = torch.ones(2, 8, 8), torch.tensor([10.0, 30.0])
+    loss = ShapeLoss(dataclasses.replace(ShapeLossConfig(), confidence=0.0))
+    exact = ShapePrediction(depth[:, 0], depth[:, 1], torch.zeros(2, 8, 8), elevation)
+    total, terms = loss(exact, depth, alpha, elevation)
+    assert float(total) == pytest.approx(0.0, abs=1e-7)
+    wrong = ShapePrediction(depth[:, 0] + 0.1, depth[:, 1] - 0.2, torch.zeros(2, 8, 8), elevation + 5.0)
+    _, terms = loss(wrong, depth, alpha, elevation)
+    assert terms["front"] == pytest.approx(0.1, rel=1e-4) and terms["back"] == pytest.approx(0.2, rel=1e-4)
+    assert terms["elevation"] > 0
+    # pixels outside the object do not count
+    _, terms = loss(wrong, depth, torch.zeros(2, 8, 8), elevation)
+    assert terms["front"] == 0.0 and terms["back"] == 0.0
+
+
+def test_augmentation_mirrors_photo_and_depth_together(tiny_data_dir):
+    from viewgen_helpers import tiny_dataset
+
+    dataset = tiny_dataset(tiny_data_dir)
+    photos, depth, _ = shape_batch(dataset, [0, 1], 16)
+    photos[..., :8, 3] = 0.0  # left half empty: a mirror moves the object to the right half
+    depth[..., :8] = 0.0
+    config = dataclasses.replace(load_shape_preset("tiny"), flip_probability=1.0, color_jitter=0.0)
+    out_photos, out_depth = augment(photos, depth, config, torch.Generator().manual_seed(0))
+    assert torch.equal(out_photos[..., 3], photos[..., 3].flip(2))
+    assert torch.equal(out_depth, depth.flip(3))
+
+
+def test_tiny_training_learns_writes_a_checkpoint_and_estimates(tiny_data_dir, tmp_path):
+    from viewgen_helpers import tiny_dataset
+
+    config = load_shape_preset("tiny")
+    config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, steps=40, lr=3e-3, warmup_steps=5,
+                                                                  checkpoint_every=40, log_every=10))
+    result = train_shape(config, tiny_dataset(tiny_data_dir), tmp_path / "run")
+    assert result.step == 40
+    log = [__import__("json").loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["loss"] < 0.5 * log[0]["loss"]
+    net, info = load_shape_checkpoint(tmp_path / "run")
+    assert info.model == config.model and info.provenance["step"] == 40
+    estimate = ShapeEstimator(net)(tiny_dataset(tiny_data_dir)[0]["images"][0])
+    assert estimate.front.shape == (16, 16) and bool((estimate.back >= estimate.front).all())
+    # the tiny data: a slab with front 3.0 and back 3.4 wherever the object is
+    inside = estimate.valid
+    assert abs(float(estimate.front[inside].mean()) - 3.0) < 0.15
+    assert abs(float(estimate.back[inside].mean()) - 3.4) < 0.15
+
+
+def test_a_view_generator_folder_is_not_a_shape_stage(tiny_student):
+    with pytest.raises(CheckpointError, match="no shape-stage checkpoint"):
+        shape_dir_of(tiny_student)
+
+
+def test_cli_train_and_eval_shape(tiny_data_dir, tmp_path):
+    run = tmp_path / "run"
+    trained = runner.invoke(app, ["train", "shape", "--data", str(tiny_data_dir), "-o", str(run), "--preset", "tiny",
+                                  "--device", "cpu"])
+    assert trained.exit_code == 0, trained.output
+    assert (run / "checkpoint" / "model.safetensors").is_file()
+    again = runner.invoke(app, ["train", "shape", "--data", str(tiny_data_dir), "-o", str(run), "--preset", "tiny"])
+    assert again.exit_code == 2  # an existing run is not overwritten without --force
+    evaluated = runner.invoke(app, ["eval", "shape", "--data", str(tiny_data_dir), "--model", str(run),
+                                    "--samples", "2", "--json", str(tmp_path / "eval.json"), "--device", "cpu"])
+    assert evaluated.exit_code == 0, evaluated.output
+    rows = __import__("json").loads((tmp_path / "eval.json").read_text())["rows"]
+    assert rows["all"]["samples"] == 2 and 0.0 <= rows["all"]["iou_true_depth"] <= 1.0
