@@ -21,6 +21,7 @@ def train_shape_command(
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped run from its checkpoint (same config)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     force: bool = typer.Option(False, "--force", help="Start over in an existing run folder."),
+    init: Path | None = typer.Option(None, "--init", help="Start from this shape run's weights (fine-tuning)."),
 ) -> None:
     """Train the shape stage (photo -> front / back depth + elevation); Ctrl-C saves a checkpoint."""
     from img2gs.device import resolve_device
@@ -35,7 +36,7 @@ def train_shape_command(
     dataset = load_shards(data, config.loop.data_split)
     dev = resolve_device(device)
     _train("shape stage", lambda report: train_shape(config, dataset, output, resume=resume, device=dev,
-                                                     provenance={"data": str(data)}, report=report),
+                                                     provenance={"data": str(data)}, report=report, init=init),
            config.loop.steps, output,
            f"shape stage: {len(dataset)} samples from {data}, {config.loop.steps} steps on {dev}, run folder {output}")
 

@@ -56,7 +56,8 @@ class LiftedProxy:
 def extend_depth(depth: Tensor, valid: Tensor) -> Tensor:
     """depth [R, R] with every invalid pixel set to the depth of its nearest valid pixel."""
     if not bool(valid.any()):
-        raise DataFormatError("the depth layers cover none of the object's pixels")
+        raise DataFormatError("lifting the photo to 3D: the depth layers cover none of the object's pixels "
+                              "(the object is too small or too thin in the photo)")
     _, (rows, cols) = distance_transform_edt(~valid.cpu().numpy(), return_indices=True)
     return depth[torch.from_numpy(rows), torch.from_numpy(cols)]
 
@@ -97,7 +98,7 @@ def lift_photo(
     z_back = torch.maximum(resample_layer(back, valid, size), z_front)
     mask = image[..., 3] > config.alpha_threshold
     if int(mask.sum()) < 2:
-        raise DataFormatError("the photo has no foreground to lift (its alpha is empty)")
+        raise DataFormatError("lifting the photo to 3D: the photo has no foreground (its alpha is empty)")
     centre, rays, focal = pixel_rays(pose, size)
     rays, color, alpha = rays[mask], image[..., :3][mask], image[..., 3][mask]  # [P, 3], [P, 3], [P]
     zf, zb = z_front[mask], z_back[mask]  # [P]

@@ -21,9 +21,9 @@ import torch
 from torch import Tensor
 
 import img2gs
-from img2gs.errors import DataFormatError
+from img2gs.errors import CheckpointError, DataFormatError
 from img2gs.presets import to_dict
-from img2gs.shape.checkpoint import ShapeCheckpointInfo
+from img2gs.shape.checkpoint import ShapeCheckpointInfo, load_shape_checkpoint
 from img2gs.shape.config import ShapeTrainConfig
 from img2gs.shape.loss import ShapeLoss
 from img2gs.shape.network import ShapeNet, encode_input
@@ -67,13 +67,16 @@ def augment(photos: Tensor, depth: Tensor, config: ShapeTrainConfig, generator: 
 class ShapeTask:
     """A `TrainTask` (img2gs.viewgen.training_loop) for the shape network."""
 
-    def __init__(self, config: ShapeTrainConfig, dataset, device: torch.device, provenance: dict | None = None):
+    def __init__(self, config: ShapeTrainConfig, dataset, device: torch.device, provenance: dict | None = None,
+                 init: ShapeNet | None = None):
         if not getattr(dataset, "has_depth", False):
             raise DataFormatError(f"{dataset.folder}: the dataset has no depth layers (built before format 2; "
                                   "rebuild it with `img2gs data build`)")
         self.config, self.dataset, self.device = config, dataset, device
         self.sampler = BatchSampler(dataset, config.loop.batch_objects, 1, config.model.resolution, config.loop.seed)
         self.online = ShapeNet(config.model).to(device).train()
+        if init is not None:  # fine-tuning: start from another run's (EMA) weights
+            self.online.load_state_dict(init.state_dict())
         self.ema = copy.deepcopy(self.online).eval().requires_grad_(False)
         self.loss_fn = ShapeLoss(config.loss)
         self.optimizer = torch.optim.AdamW(self.online.parameters(), lr=config.loop.lr,
@@ -101,10 +104,18 @@ class ShapeTask:
 
 def train_shape(config: ShapeTrainConfig, dataset, run_dir: str | Path, *, resume: bool = False,
                 device: torch.device | str = "cpu", provenance: dict | None = None,
-                report: Callable[[int, dict], None] | None = None) -> TrainResult:
-    """Train (or, with `resume`, continue) the shape stage on `dataset` (a ViewDataset) into `run_dir`."""
+                report: Callable[[int, dict], None] | None = None, init: str | Path | None = None) -> TrainResult:
+    """Train (or, with `resume`, continue) the shape stage on `dataset` (a ViewDataset) into `run_dir`.
+    `init`: a shape checkpoint or run whose weights a new run starts from (fine-tuning, e.g. a cool-down
+    at a lower learning rate); its model config must equal `config.model`."""
     run_dir = Path(run_dir)
-    task = ShapeTask(config, dataset, torch.device(device), provenance)
+    start = None
+    if init is not None and not resume:
+        start, info = load_shape_checkpoint(init)
+        if info.model != config.model:
+            raise CheckpointError(f"{init}: its shape model config differs from the preset's; cannot start from it")
+        provenance = {**(provenance or {}), "init": str(init), "init_step": info.provenance.get("step")}
+    task = ShapeTask(config, dataset, torch.device(device), provenance, start)
     if not resume:
         start_fresh(run_dir, config)
     return run_training(task, config.loop, run_dir, resume=resume, report=report)

@@ -100,3 +100,19 @@ def test_cli_train_and_eval_shape(tiny_data_dir, tmp_path):
     assert evaluated.exit_code == 0, evaluated.output
     rows = __import__("json").loads((tmp_path / "eval.json").read_text())["rows"]
     assert rows["all"]["samples"] == 2 and 0.0 <= rows["all"]["iou_true_depth"] <= 1.0
+
+
+def test_a_run_can_start_from_another_runs_weights(tiny_data_dir, tiny_shape, tmp_path):
+    from viewgen_helpers import tiny_dataset
+
+    config = load_shape_preset("tiny")
+    config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, steps=1, lr=1e-12, warmup_steps=1))
+    train_shape(config, tiny_dataset(tiny_data_dir), tmp_path / "ft", init=tiny_shape)
+    start, _ = load_shape_checkpoint(tiny_shape)
+    tuned, info = load_shape_checkpoint(tmp_path / "ft")
+    assert info.provenance["init"] == str(tiny_shape) and info.provenance["init_step"] == 2
+    for name, value in start.state_dict().items():  # a vanishing learning rate: still the start's weights
+        assert torch.allclose(value, tuned.state_dict()[name], atol=1e-6), name
+    other = dataclasses.replace(config, model=dataclasses.replace(config.model, channels=(8, 24)))
+    with pytest.raises(CheckpointError, match="differs"):
+        train_shape(other, tiny_dataset(tiny_data_dir), tmp_path / "bad", init=tiny_shape)
