@@ -91,9 +91,9 @@ def check_replaceable_folder(path: str | os.PathLike, kinds: Iterable[str] = OWN
     found = owned_folder_kind(path)
     if found in kinds:
         return
-    what = f"a {found}, not a {' or '.join(kinds)}" if found else "a folder img2gs did not create"
-    raise OutputError(f"{path} is {what}; --force replaces only a folder of that kind, so nothing was "
-                      f"changed (choose a new or empty folder)")
+    what = f"a {found}" if found else "a folder img2gs did not create"
+    raise OutputError(f"{path} is {what}, not a {' or '.join(kinds)} folder; --force replaces only a folder of "
+                      f"that kind, so nothing was changed (choose a new or empty folder)")
 
 
 def check_output_path(path: str | os.PathLike, force: bool = False, kinds: Iterable[str] = OWNED_KINDS) -> Path:

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from img2gs.atomic import TRAINING_RUN, owned_folder_kind
+from img2gs.atomic import TRAINING_RUN, check_replaceable_folder
 from img2gs.cli.app import EXIT_INTERRUPTED, command, console, err_console, eval_app, train_app
 from img2gs.errors import OutputError
 
@@ -36,11 +36,7 @@ def _run_folder(output: Path, resume: bool, force: bool) -> None:
     elif output.exists() and any(output.iterdir()):
         if not force:
             raise OutputError(f"{output} already exists (use --resume to continue it or --force to start over)")
-        kind = owned_folder_kind(output)
-        if kind != TRAINING_RUN:  # --force starts over only in a run folder (training_options.json)
-            what = f"a {kind}" if kind else "not a training run folder (no training_options.json)"
-            raise OutputError(f"{output} is {what}; --force starts over only in a run folder, so nothing "
-                              f"was changed (choose a new or empty folder)")
+        check_replaceable_folder(output, (TRAINING_RUN,))  # --force starts over only in a run folder
 
 
 def _train(kind: str, run, steps_total: int, output: Path, start_note: str) -> None:

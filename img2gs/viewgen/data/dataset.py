@@ -40,12 +40,13 @@ class ViewDataset(torch.utils.data.Dataset):
             raise DataFormatError(f"{self.folder}: missing shard(s) {', '.join(missing)}")
         self.object_ids: list[str] = []
         self._starts: list[int] = []
+        self.has_depth = bool(self.paths)  # every shard holds the depth layers (dataset format 2)
         for path in self.paths:
             with safe_open(str(path), framework="pt") as f:
                 self._starts.append(len(self.object_ids))
                 self.object_ids += json.loads(f.metadata()["object_ids"])
+                self.has_depth &= "depth" in f.keys()
         self._handles: dict[int, object] = {}
-        self.has_depth = bool(self.paths) and all(_has_tensor(p, "depth") for p in self.paths)
 
     @property
     def resolution(self) -> int:
@@ -81,11 +82,6 @@ class ViewDataset(torch.utils.data.Dataset):
         state = dict(self.__dict__)
         state["_handles"] = {}
         return state
-
-
-def _has_tensor(path: Path, name: str) -> bool:
-    with safe_open(str(path), framework="pt") as f:
-        return name in f.keys()
 
 
 def load_shards(folder: str | os.PathLike, split: str = "train") -> ViewDataset:
