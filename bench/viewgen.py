@@ -28,6 +28,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from img2gs.cameras import input_pose, target_orbit  # noqa: E402
+from img2gs.proxy.render import ProxyRender  # noqa: E402
 from img2gs.viewgen.checkpoint import CheckpointInfo, write_checkpoint  # noqa: E402
 from img2gs.viewgen.config import load_viewgen_preset  # noqa: E402
 from img2gs.viewgen.generator import ViewGenerator  # noqa: E402
@@ -48,6 +49,13 @@ def photo(size: int = 256) -> torch.Tensor:
     ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
     inside = (((xs - size / 2) ** 2 + (ys - size / 2) ** 2) < (0.4 * size) ** 2).float()
     return torch.stack([inside * 0.9, inside * 0.5, inside * 0.1, inside], dim=-1)
+
+
+def synthetic_proxy(views: int, size: int) -> ProxyRender:
+    """A proxy render of `views` views shaped like render_proxy's (timing only)."""
+    g = torch.Generator().manual_seed(0)
+    return ProxyRender(torch.rand(views, size, size, 4, generator=g), torch.full((views, size, size), 3.2),
+                       torch.rand(views, size, size, generator=g))
 
 
 def timed(fn) -> tuple[float, float]:
@@ -79,12 +87,14 @@ def main() -> None:
     if teacher.info.model != student.info.model:
         print("note: teacher and student have different model configs")
     image, targets = photo(), target_orbit(args.views)
+    proxy = synthetic_proxy(args.views, teacher.resolution)  # the proxy's render is made once per photo, untimed
 
     def run_teacher():
-        teacher.generate(image, input_pose(), targets, steps=args.teacher_steps, seed=0, guidance=args.guidance)
+        teacher.generate(image, input_pose(), targets, steps=args.teacher_steps, seed=0, guidance=args.guidance,
+                         proxy=proxy if teacher.needs_proxy else None)
 
     def run_student():
-        student.generate(image, input_pose(), targets, steps=1, seed=0)
+        student.generate(image, input_pose(), targets, steps=1, seed=0, proxy=proxy if student.needs_proxy else None)
 
     run_student()  # warm-up (first-call allocations)
     teacher_times, student_times = [], []

@@ -8,6 +8,7 @@ is the steadier number (it counts every thread). FLOPs come from torch.utils.flo
 
     .venv/bin/python bench/viewgen_sizes.py                    # all candidates, 2 threads
     .venv/bin/python bench/viewgen_sizes.py --only cpu --steps 10
+    .venv/bin/python bench/viewgen_sizes.py --proxy --only px     # proxy-conditioned, 32 vs 48 vs 64 px
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ import time  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from img2gs.proxy.render import ProxyRender  # noqa: E402
+from img2gs.ray_maps import RAY_CHANNELS  # noqa: E402
 from img2gs.viewgen.batches import BatchSampler  # noqa: E402
 from img2gs.viewgen.config import ModelConfig, load_viewgen_preset  # noqa: E402
 from img2gs.viewgen.ema import ema_update  # noqa: E402
-from img2gs.viewgen.network import ViewGenNet, count_parameters  # noqa: E402
+from img2gs.viewgen.network import PROXY_CHANNELS, ViewGenNet, count_parameters  # noqa: E402
 from img2gs.viewgen.train_distill import DistillTask  # noqa: E402
 from img2gs.viewgen.train_teacher import TeacherTask  # noqa: E402
 from img2gs.viewgen.training_loop import ema_decay, step_generator  # noqa: E402
@@ -56,11 +59,27 @@ def synthetic_dataset(samples: int, views: int, size: int, seed: int = 0) -> lis
     return [{"images": torch.rand(views, size, size, 4, generator=g), "poses": poses} for _ in range(samples)]
 
 
+class SyntheticProxies:
+    """Random proxy renders shaped like a ProxyViewStore's (for timing only)."""
+
+    def __init__(self, samples: int, views: int, size: int):
+        self.indices, self.resolution, self.views = list(range(samples)), size, views
+
+    def __getitem__(self, index: int) -> ProxyRender:
+        g = torch.Generator().manual_seed(index)
+        shape = (self.views, self.resolution, self.resolution)
+        return ProxyRender(torch.rand(*shape, 4, generator=g), 3.2 + torch.rand(*shape, generator=g) - 0.5,
+                           torch.rand(*shape, generator=g))
+
+
 def forward_gflop_per_view(model: ModelConfig) -> float:
     net = ViewGenNet(model).eval()
     r, v = model.resolution, 4
+    extra = {}
+    if model.proxy_conditioning:
+        extra = {"proxy": torch.zeros(1, v, PROXY_CHANNELS, r, r), "rays": torch.zeros(1, v, RAY_CHANNELS, r, r)}
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(torch.zeros(1, v, 4, r, r), torch.zeros(1), torch.zeros(1, 3, r, r), torch.zeros(1, v, 4))
+        net(torch.zeros(1, v, 4, r, r), torch.zeros(1), torch.zeros(1, 3, r, r), torch.zeros(1, v, 4), **extra)
     return counter.get_total_flops() / v / 1e9
 
 
@@ -88,6 +107,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per candidate (after 1 warm-up)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-distill", action="store_true")
+    parser.add_argument("--proxy", action="store_true", help="proxy-conditioned candidates (synthetic proxies)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     preset = load_viewgen_preset("cpu")
@@ -100,8 +120,11 @@ def main() -> None:
     for name, model in candidates().items():
         if args.only and args.only not in name:
             continue
+        model = dataclasses.replace(model, proxy_conditioning=args.proxy)
         data = synthetic_dataset(8, loop.views_per_object + 1, model.resolution)
-        sampler = BatchSampler(data, loop.batch_objects, loop.views_per_object, model.resolution, seed=0)
+        proxies = SyntheticProxies(8, loop.views_per_object + 1, model.resolution) if args.proxy else None
+        sampler = BatchSampler(data, loop.batch_objects, loop.views_per_object, model.resolution, seed=0,
+                               proxies=proxies)
         cfg = dataclasses.replace(teacher_cfg, model=model)
         teacher = TeacherTask(cfg, sampler, torch.device("cpu"))
         t_wall, t_cpu = time_steps(teacher, loop, args.steps)

@@ -27,3 +27,7 @@ class MissingDependencyError(Img2gsError):
 
 class PresetError(Img2gsError):
     """A named preset does not exist or has unknown fields."""
+
+
+class SettingError(Img2gsError):
+    """An IMG2GS_* environment setting (e.g. an input limit, see img2gs.limits) is malformed."""

@@ -19,16 +19,18 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import torch
 from torch import Tensor
 
 from img2gs.atomic import merge_into_directory
 from img2gs.errors import DataFormatError, ImageInputError
-from img2gs.image_io import load_image, save_png
+from img2gs.image_io import image_size, load_image, save_png
+from img2gs.limits import RENDER_SIDE, VIEW_BYTES, VIEW_FRAMES
 
 SPLITS = ("train", "val", "test")
+MAX_JSON_BYTES = 64 * 2**20  # a transforms.json of 10,000 frames is ~7 MB
 TRANSFORMS = "transforms.json"
 WRITTEN_FILES_KEY = "img2gs_files"  # in transforms.json: the files img2gs wrote there (removed on the next write)
 
@@ -146,13 +148,19 @@ def _transforms_dict(views: PosedViews, extra: dict | None) -> dict:
 
 
 def read_posed_views(folder: str | os.PathLike) -> PosedViews:
-    """Read a nerfstudio or NeRF-synthetic folder. Raises DataFormatError naming the problem."""
+    """Read a nerfstudio or NeRF-synthetic folder. Raises DataFormatError naming the problem.
+
+    Everything is checked before any image is decoded: the index's types and values, that every
+    `file_path` stays inside the folder, the number of frames and their decoded size in total (from
+    the image headers; limits in img2gs.limits)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataFormatError(f"{folder}: not a directory with transforms.json")
     if (folder / "transforms.json").is_file():
-        meta = _read_json(folder / "transforms.json")
-        frames = [(f, _split_of(meta, f)) for f in _frames(meta, folder / "transforms.json")]
+        path = folder / "transforms.json"
+        meta = _read_json(path)
+        splits = _split_names(meta, path)
+        frames = [(f, _split_of(splits, f)) for f in _frames(meta, path)]
         return _build(folder, meta, frames)
     blender = [(s, folder / f"transforms_{s}.json") for s in SPLITS if (folder / f"transforms_{s}.json").is_file()]
     if not blender:
@@ -164,8 +172,11 @@ def read_posed_views(folder: str | os.PathLike) -> PosedViews:
 
 def _read_json(path: Path) -> dict:
     try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise DataFormatError(f"{path}: {path.stat().st_size:,} bytes is too large for an index "
+                                  f"(at most {MAX_JSON_BYTES:,})")
         meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: JSON, int digits
         raise DataFormatError(f"{path}: cannot read JSON ({e})") from None
     if not isinstance(meta, dict):
         raise DataFormatError(f"{path}: expected a JSON object at top level")
@@ -176,61 +187,154 @@ def _frames(meta: dict, path: Path) -> list[dict]:
     frames = meta.get("frames")
     if not isinstance(frames, list) or not frames:
         raise DataFormatError(f"{path}: 'frames' must be a non-empty list")
+    VIEW_FRAMES.check(len(frames), str(path), DataFormatError)
     for i, f in enumerate(frames):
         if not isinstance(f, dict) or "file_path" not in f or "transform_matrix" not in f:
             raise DataFormatError(f"{path}: frame {i} needs 'file_path' and 'transform_matrix'")
+        _check_file_path(f["file_path"], f"{path}: frame {i}")
     return frames
 
 
-def _split_of(meta: dict, frame: dict) -> str:
+def _check_file_path(value, where: str) -> None:
+    """A frame's `file_path` must be a relative path that stays inside the folder."""
+    if not isinstance(value, str) or not value.strip() or "\0" in value:
+        raise DataFormatError(f"{where}: 'file_path' must be a relative path, got {_short(value)}")
+    if PurePosixPath(value).is_absolute() or PureWindowsPath(value).anchor:
+        raise DataFormatError(f"{where}: 'file_path' {_short(value)} is absolute; it must be relative to the folder")
+    depth = 0
+    for part in PurePosixPath(value.replace("\\", "/")).parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            raise DataFormatError(f"{where}: 'file_path' {_short(value)} leaves the folder")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _split_names(meta: dict, path: Path) -> dict[str, set[str]]:
+    """The file names of each split listed in `meta` (`train_filenames`, ...)."""
+    names = {}
     for split in SPLITS:
-        if frame["file_path"] in meta.get(f"{split}_filenames", ()):
+        listed = meta.get(f"{split}_filenames", [])
+        if not isinstance(listed, list):
+            raise DataFormatError(f"{path}: '{split}_filenames' must be a list of file names")
+        names[split] = {n for n in listed if isinstance(n, str)}
+    return names
+
+
+def _split_of(splits: dict[str, set[str]], frame: dict) -> str:
+    for split in SPLITS:
+        if frame["file_path"] in splits[split]:
             return split
     return "train"
 
 
 def _resolve_image_path(folder: Path, file_path: str) -> Path:
     path = folder / file_path
-    if path.is_file():
-        return path
-    for ext in (".png", ".jpg", ".jpeg", ".webp"):  # NeRF-synthetic omits the extension
-        if path.with_name(path.name + ext).is_file():
-            return path.with_name(path.name + ext)
-    raise DataFormatError(f"{folder}: frame image {file_path!r} not found")
+    try:
+        if path.is_file():
+            return path
+        for ext in (".png", ".jpg", ".jpeg", ".webp"):  # NeRF-synthetic omits the extension
+            if path.with_name(path.name + ext).is_file():
+                return path.with_name(path.name + ext)
+    except (OSError, ValueError):  # e.g. a name too long for the file system
+        pass
+    raise DataFormatError(f"{folder}: frame image {_short(file_path)} not found")
 
 
-def _intrinsics(meta: dict, frame: dict, width: int, height: int) -> Tensor:
+def _number(value, key: str, where: str, positive: bool = False) -> float:
+    """`value` as a finite float (> 0 when `positive`), else DataFormatError naming `key`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataFormatError(f"{where}: '{key}' must be a number, got {_short(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range
+        number = math.inf
+    if not math.isfinite(number) or (positive and number <= 0):
+        kind = "a positive number" if positive else "a finite number"
+        raise DataFormatError(f"{where}: '{key}' must be {kind}, got {_short(value)}")
+    return number
+
+
+def _intrinsics(meta: dict, frame: dict, width: int, height: int, where: str = "transforms.json") -> Tensor:
     def get(key: str):
         return frame.get(key, meta.get(key))
 
     if get("fl_x") is not None:
-        fl_x = float(get("fl_x"))
-        fl_y = float(get("fl_y") if get("fl_y") is not None else fl_x)
+        fl_x = _number(get("fl_x"), "fl_x", where, positive=True)
+        fl_y = _number(get("fl_y"), "fl_y", where, positive=True) if get("fl_y") is not None else fl_x
     elif get("camera_angle_x") is not None:
-        fl_x = fl_y = 0.5 * width / math.tan(0.5 * float(get("camera_angle_x")))
+        angle = _number(get("camera_angle_x"), "camera_angle_x", where, positive=True)
+        if angle >= math.pi:
+            raise DataFormatError(f"{where}: 'camera_angle_x' must be below pi (radians), got {angle!r}")
+        fl_x = fl_y = 0.5 * width / math.tan(0.5 * angle)
     else:
-        raise DataFormatError("transforms.json needs 'fl_x' or 'camera_angle_x'")
-    cx = float(get("cx") if get("cx") is not None else width / 2.0)
-    cy = float(get("cy") if get("cy") is not None else height / 2.0)
-    return torch.tensor([[fl_x, 0.0, cx], [0.0, fl_y, cy], [0.0, 0.0, 1.0]])
+        raise DataFormatError(f"{where}: transforms.json needs 'fl_x' or 'camera_angle_x'")
+    cx = _number(get("cx"), "cx", where) if get("cx") is not None else width / 2.0
+    cy = _number(get("cy"), "cy", where) if get("cy") is not None else height / 2.0
+    K = torch.tensor([[fl_x, 0.0, cx], [0.0, fl_y, cy], [0.0, 0.0, 1.0]])
+    if not torch.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:  # beyond float32
+        raise DataFormatError(f"{where}: intrinsics out of range (fl_x {fl_x:g}, fl_y {fl_y:g}, cx {cx:g}, cy {cy:g})")
+    return K
+
+
+def _matrix(value, where: str) -> Tensor:
+    """A frame's `transform_matrix`: 4 rows of 4 finite numbers, invertible, as float32 [4, 4]."""
+    rows_ok = isinstance(value, list) and len(value) == 4 and all(isinstance(r, list) and len(r) == 4 for r in value)
+    if not rows_ok:
+        raise DataFormatError(f"{where}: 'transform_matrix' must be 4 rows of 4 numbers, got {_short(value)}")
+    matrix = torch.tensor([[_number(x, "transform_matrix", where) for x in row] for row in value], dtype=torch.float64)
+    if not torch.isfinite(matrix.float()).all():
+        raise DataFormatError(f"{where}: 'transform_matrix' has values beyond the float32 range")
+    if abs(float(torch.linalg.det(matrix))) < 1e-9:
+        raise DataFormatError(f"{where}: 'transform_matrix' is singular (not a camera pose)")
+    return matrix.float()
+
+
+def _image_size_of(meta: dict, where: str) -> tuple[int, int] | None:
+    """The index's global (`w`, `h`) when it gives both, checked against the render limit, else None."""
+    if meta.get("w") is None or meta.get("h") is None:
+        return None
+    size = []
+    for key in ("w", "h"):
+        value = _number(meta[key], key, where, positive=True)
+        if value != int(value):
+            raise DataFormatError(f"{where}: '{key}' must be a whole number of pixels, got {_short(meta[key])}")
+        size.append(int(value))
+    RENDER_SIDE.check(max(size), f"{where}: image size {size[0]}x{size[1]}", DataFormatError)
+    return size[0], size[1]
 
 
 def _build(folder: Path, meta: dict, frames: list[tuple[dict, str]]) -> PosedViews:
-    images, c2ws, Ks, names, splits = [], [], [], [], []
-    for frame, split in frames:
-        path = _resolve_image_path(folder, frame["file_path"])
+    VIEW_FRAMES.check(len(frames), str(folder), DataFormatError)
+    _image_size_of(meta, str(folder))
+    paths = [_resolve_image_path(folder, frame["file_path"]) for frame, _ in frames]
+    c2ws = [_matrix(frame["transform_matrix"], f"{folder}: frame {frame['file_path']!r}") for frame, _ in frames]
+    _check_decoded_bytes(folder, paths)
+    images, Ks, names, splits = [], [], [], []
+    for (frame, split), path in zip(frames, paths):
         try:
             image = load_image(path)
         except ImageInputError as e:
             raise DataFormatError(str(e)) from None
-        matrix = torch.tensor(frame["transform_matrix"], dtype=torch.float32)
-        if matrix.shape != (4, 4) or not torch.isfinite(matrix).all():
-            raise DataFormatError(f"{folder}: frame {frame['file_path']!r} has an invalid transform_matrix")
         images.append(image)
-        c2ws.append(matrix)
-        Ks.append(_intrinsics(meta, frame, image.shape[1], image.shape[0]))
+        Ks.append(_intrinsics(meta, frame, image.shape[1], image.shape[0], where=str(folder)))
         names.append(str(path.relative_to(folder)))
         splits.append(split)
     if len({tuple(im.shape) for im in images}) != 1:
         raise DataFormatError(f"{folder}: all frames must have the same size")
     return PosedViews(torch.stack(images), torch.stack(c2ws), torch.stack(Ks), names, splits)
+
+
+def _check_decoded_bytes(folder: Path, paths: list[Path]) -> None:
+    """The frames' decoded size in total (RGBA, from the image headers) against VIEW_BYTES."""
+    total = 0
+    for path in paths:
+        try:
+            width, height = image_size(path)
+        except ImageInputError as e:
+            raise DataFormatError(str(e)) from None
+        total += 4 * width * height
+    VIEW_BYTES.check(total, f"{folder}: {len(paths)} frames", DataFormatError)

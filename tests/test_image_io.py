@@ -77,7 +77,7 @@ def test_exif_orientation_is_applied(tmp_path):
 
 # ---------------------------------------------------------------- bad input: one typed error each
 
-def _absurd_png(path, w=30000, h=30000):
+def forged_png(path, w=30000, h=30000):
     """A valid-looking PNG whose header declares w x h pixels (the data is tiny)."""
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, format="PNG")
@@ -92,7 +92,7 @@ def _absurd_png(path, w=30000, h=30000):
     (lambda p: p.write_bytes(b""), "empty file"),
     (lambda p: p.write_text("hello, I am text"), "not an image"),
     (lambda p: p.mkdir(), "is a directory"),
-    (lambda p: _absurd_png(p), "too large"),
+    (lambda p: forged_png(p), "too large"),
     (lambda p: Image.new("RGB", (4, 4)).save(p, format="PNG"), "too small"),
 ])
 def test_bad_input_raises_typed_error(tmp_path, make, problem):
@@ -145,3 +145,18 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
     assert stat.S_IMODE((tmp_path / "x.png").stat().st_mode) == 0o666 & ~mask
     assert stat.S_IMODE((tmp_path / "t.safetensors").stat().st_mode) == 0o666 & ~mask
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~mask
+
+
+def test_size_is_checked_from_the_header_against_the_pixel_limit(tmp_path, monkeypatch):
+    from img2gs.image_io import image_size
+
+    forged_png(tmp_path / "big.png", 9000, 8000)  # 72 MP declared, 8x8 of data: refused without decoding
+    with pytest.raises(ImageInputError, match="IMG2GS_MAX_IMAGE_PIXELS"):
+        image_size(tmp_path / "big.png")
+    with pytest.raises(ImageInputError, match="72,000,000 decoded pixels"):
+        load_image(tmp_path / "big.png")
+    Image.fromarray(_gradient(24, 16)).save(tmp_path / "small.png")
+    assert image_size(tmp_path / "small.png") == (24, 16)
+    monkeypatch.setenv("IMG2GS_MAX_IMAGE_PIXELS", "100")
+    with pytest.raises(ImageInputError, match="384 decoded pixels in one image is over the limit of 100"):
+        load_image(tmp_path / "small.png")

@@ -76,3 +76,43 @@ def test_malformed_transforms_raise_named_errors(tmp_path, content, problem):
 def test_missing_folder(tmp_path):
     with pytest.raises(DataFormatError, match="not a directory"):
         read_posed_views(tmp_path / "nope")
+
+
+def _write_valid(folder, generator, n=3):
+    write_posed_views(folder, _views(n=n, generator=generator))
+    return json.loads((folder / "transforms.json").read_text())
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda m: m["frames"][0].update(transform_matrix="eye"), "4 rows of 4 numbers"),
+    (lambda m: m["frames"][0].update(transform_matrix=[[0.0] * 4] * 4), "singular"),
+    (lambda m: m["frames"][0].update(transform_matrix=[[1, 0, 0, 0]] * 3 + [[0, 0, 0, float("nan")]]), "finite"),
+    (lambda m: m.update(fl_x="abc"), "'fl_x' must be a number"),
+    (lambda m: m.update(fl_x=0), "'fl_x' must be a positive number"),
+    (lambda m: m.update(fl_y=1e300), "intrinsics out of range"),
+    (lambda m: m.update(fl_x=None, fl_y=None, camera_angle_x=4.0), "below pi"),
+    (lambda m: m["frames"][0].update(file_path=5), "must be a relative path"),
+    (lambda m: m["frames"][0].update(file_path="/etc/passwd"), "is absolute"),
+    (lambda m: m["frames"][0].update(file_path="images/../../x.png"), "leaves the folder"),
+    (lambda m: m.update(w=12.5), "whole number"),
+    (lambda m: m.update(train_filenames="all"), "must be a list"),
+])
+def test_bad_values_in_transforms_are_named(tmp_path, generator, change, problem):
+    meta = _write_valid(tmp_path / "s", generator)
+    change(meta)
+    (tmp_path / "s" / "transforms.json").write_text(json.dumps(meta))
+    with pytest.raises(DataFormatError, match=problem):
+        read_posed_views(tmp_path / "s")
+
+
+def test_frame_count_and_decoded_bytes_are_limited(tmp_path, generator, monkeypatch):
+    _write_valid(tmp_path / "s", generator, n=3)  # 3 frames of 16 x 16: 3,072 bytes as RGBA
+    monkeypatch.setenv("IMG2GS_MAX_FRAMES", "2")
+    with pytest.raises(DataFormatError, match="3 frames in one posed-view folder is over the limit of 2"):
+        read_posed_views(tmp_path / "s")
+    monkeypatch.setenv("IMG2GS_MAX_FRAMES", "3")
+    monkeypatch.setenv("IMG2GS_MAX_VIEW_BYTES", "3071")
+    with pytest.raises(DataFormatError, match="3,072 decoded bytes"):
+        read_posed_views(tmp_path / "s")
+    monkeypatch.setenv("IMG2GS_MAX_VIEW_BYTES", "3072")
+    assert len(read_posed_views(tmp_path / "s")) == 3

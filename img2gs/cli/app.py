@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import img2gs
 from img2gs.errors import Img2gsError
@@ -39,8 +40,10 @@ EXIT_INTERRUPTED = 130
 
 
 def fail(message: str) -> typer.Exit:
-    """Print a one-line error and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print a one-line error and return the Exit to raise. The message is printed as it is (no rich
+    markup, so a file name with brackets stays intact) with line breaks folded into spaces."""
+    one_line = " ".join(str(message).split())
+    err_console.print(f"[bold red]error:[/] {escape(one_line)}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_USER_ERROR)
 
 

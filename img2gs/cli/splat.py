@@ -13,6 +13,7 @@ from img2gs.atomic import check_output_folder, check_output_path
 from img2gs.cli.app import command, console
 from img2gs.device import resolve_device
 from img2gs.errors import DataFormatError, OutputError
+from img2gs.limits import RENDER_SIDE, VIEW_BYTES
 from img2gs.posed_views import read_posed_views
 from img2gs.presets import load_preset, save_config
 from img2gs.splat.backends import resolve_backend
@@ -105,7 +106,7 @@ def render(
                                 help="Output folder (PNGs + transforms.json, merged into) or .gif/.mp4 (--turntable)."),
     cameras: Path | None = typer.Option(None, "--cameras", help="transforms.json or its folder: one PNG per camera."),
     turntable: int | None = typer.Option(None, "--turntable", min=1, help="Frames of an orbit animation."),
-    size: int = typer.Option(512, "--size", min=8, help="Turntable frame size in pixels."),
+    size: int = typer.Option(512, "--size", min=8, help="Turntable frame size in pixels (at most 8192)."),
     elevation: float = typer.Option(20.0, "--elevation", help="Turntable elevation in degrees."),
     backend: str = typer.Option("auto", "--backend", help="Rasterizer: auto, gsplat, cpu or torch."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N]."),
@@ -121,8 +122,10 @@ def render(
     views = None
     if cameras is not None:
         views = _camera_outputs(cameras, output)
+        _check_render_size(len(views[0].names), views[0].width, views[0].height, str(cameras))
         check_output_folder(output, force)  # merged into: only the files render writes are replaced
     else:
+        _check_render_size(turntable, size, size, "--turntable/--size")
         check_output_path(output, force)
     if output.suffix.lower() == ".mp4":
         from img2gs.optional import require
@@ -135,6 +138,12 @@ def render(
         _render_cameras(gaussians, views, output, backend_name)
     else:
         _render_turntable(gaussians, turntable, size, elevation, output, backend_name)
+
+
+def _check_render_size(frames: int, width: int, height: int, subject: str) -> None:
+    """Refuse renders larger than the limits (img2gs.limits) before any work."""
+    RENDER_SIDE.check(max(width, height), f"{subject}: render size {width}x{height}", OutputError)
+    VIEW_BYTES.check(4 * frames * width * height, f"{subject}: {frames} renders of {width}x{height}", OutputError)
 
 
 def _camera_outputs(cameras: Path, output: Path):

@@ -17,6 +17,21 @@ from img2gs.cli.app import EXIT_INTERRUPTED, command, console, err_console, eval
 from img2gs.errors import OutputError
 
 PRESET_HELP = "Model + training preset: tiny | cpu | gpu (configs/viewgen/) or a path to a .json file."
+PROXIES_HELP = "Proxy-view folder from `img2gs train proxies` (needed by proxy-conditioned models)."
+
+
+def _samples_note(dataset, store) -> str:
+    if store is None:
+        return f"{len(dataset)} samples"
+    return f"{len(store.indices)} of {len(dataset)} samples (those with proxy views)"
+
+
+def _proxy_store(proxies: Path | None, dataset):
+    if proxies is None:
+        return None
+    from img2gs.viewgen.proxy_views import ProxyViewStore
+
+    return ProxyViewStore(proxies, dataset)
 
 
 def _progress() -> Progress:
@@ -66,6 +81,7 @@ def train_teacher_command(
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped run from its checkpoint (same config)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     force: bool = typer.Option(False, "--force", help="Start over in an existing run folder."),
+    proxies: Path | None = typer.Option(None, "--proxies", help=PROXIES_HELP),
 ) -> None:
     """Train the diffusion teacher (EDM) on a dataset; Ctrl-C saves a checkpoint to --resume from."""
     from img2gs.device import resolve_device
@@ -78,11 +94,13 @@ def train_teacher_command(
     config = load_run_config(output, TeacherTrainConfig) if resume else load_viewgen_preset(preset).teacher
     config = _with_steps(config, steps)
     dataset = load_shards(data, config.loop.data_split)
+    store = _proxy_store(proxies, dataset)
     dev = resolve_device(device)
-    _train("teacher", lambda report: train_teacher(config, dataset, output, resume=resume, device=dev,
-                                                   provenance={"data": str(data)}, report=report),
+    _train("teacher", lambda report: train_teacher(config, dataset, output, proxies=store, resume=resume, device=dev,
+                                                   provenance={"data": str(data), "proxies": str(proxies)},
+                                                   report=report),
            config.loop.steps, output,
-           f"teacher: {len(dataset)} samples from {data}, {config.loop.steps} steps on {dev}, run folder {output}")
+           f"teacher: {_samples_note(dataset, store)} from {data}, {config.loop.steps} steps on {dev}, run folder {output}")
 
 
 @command(train_app, name="distill")
@@ -95,6 +113,7 @@ def train_distill_command(
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped run from its checkpoint (same config)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     force: bool = typer.Option(False, "--force", help="Start over in an existing run folder."),
+    proxies: Path | None = typer.Option(None, "--proxies", help=PROXIES_HELP),
 ) -> None:
     """Distil the teacher into a 1-4 step consistency student; Ctrl-C saves a checkpoint to --resume from."""
     from img2gs.device import resolve_device
@@ -109,12 +128,40 @@ def train_distill_command(
     config = load_run_config(output, DistillTrainConfig) if resume else load_viewgen_preset(preset).distill
     config = _with_steps(config, steps)
     dataset = load_shards(data, config.loop.data_split)
+    store = _proxy_store(proxies, dataset)
     dev = resolve_device(device)
-    _train("student", lambda report: train_distill(config, teacher, dataset, output, resume=resume, device=dev,
-                                                   provenance={"data": str(data)}, report=report),
+    _train("student", lambda report: train_distill(config, teacher, dataset, output, proxies=store, resume=resume,
+                                                   device=dev, provenance={"data": str(data), "proxies": str(proxies)},
+                                                   report=report),
            config.loop.steps, output,
-           f"distillation: teacher {teacher}, {len(dataset)} samples, {config.loop.steps} steps on {dev}, "
+           f"distillation: teacher {teacher}, {_samples_note(dataset, store)}, {config.loop.steps} steps on {dev}, "
            f"run folder {output}")
+
+
+@command(train_app, name="proxies")
+def train_proxies_command(
+    data: Path = typer.Option(..., "--data", help="Dataset folder from `img2gs data build` (format 2)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Proxy-view folder (resumable: run again to continue)."),
+    shape: Path | None = typer.Option(None, "--shape", help="Shape-stage run or model folder (default: the "
+                                      "default model's shape stage)."),
+    resolution: int = typer.Option(32, "--resolution", min=8, max=256, help="Side of the proxy renders "
+                                   "(the generator's resolution)."),
+    train_shards: int | None = typer.Option(None, "--train-shards", min=1,
+                                            help="Only this many train shards, spread over the build order."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Shards made in parallel processes."),
+) -> None:
+    """Lift every sample's photo with the shape stage and render the proxy at its views: the view
+    generator's conditioning, made once (a stage of its own, resumable)."""
+    from img2gs.pipeline.reconstruct import resolve_model_dir
+    from img2gs.viewgen.proxy_views import build_proxy_views
+
+    shape_dir = shape if shape is not None else resolve_model_dir(None)
+    console.print(f"proxy views: {data} with the shape stage of {shape_dir} at {resolution} px -> {output}")
+    with _plain_progress() as progress:
+        task = progress.add_task("shards", total=None)
+        build_proxy_views(data, shape_dir, output, resolution, max_train_shards=train_shards, workers=workers,
+                          progress=lambda done, total: progress.update(task, completed=done, total=total))
+    console.print(f"proxy views done: {output}")
 
 
 def _with_steps(config, steps: int | None):
@@ -133,7 +180,8 @@ def views_command(
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     model: Path | None = typer.Option(None, "--model", help="Checkpoint or run folder (default: the shipped model)."),
     elevation: float | None = typer.Option(None, "--elevation",
-                                           help="Camera elevation of the photo, degrees (default 20)."),
+                                           help="Camera elevation of the photo, degrees (default: the shape "
+                                           "stage's estimate for proxy-conditioned models, else 20)."),
     no_remove_bg: bool = typer.Option(False, "--no-remove-bg", help="Keep the background (photos without alpha)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty folder (replaces only its own files)."),
@@ -147,11 +195,23 @@ def views_command(
     from img2gs.viewgen.generator import ViewGenerator, frame_photo
 
     check_output_folder(output, force)  # merged into: only the files written there are replaced
-    generator = ViewGenerator.load(model, resolve_device(device))
-    framed = frame_photo(load_image(photo), generator.resolution, remove_background=not no_remove_bg)
+    dev = resolve_device(device)
+    generator = ViewGenerator.load(model, dev)
+    targets = target_orbit(n_views)
+    proxy = None
+    if generator.needs_proxy:  # the shape stage of the same model folder lifts the photo first
+        from img2gs.pipeline.fit_views import proxy_target_views
+        from img2gs.pipeline.reconstruct import ReconstructConfig, lift_to_proxy, prepare_photo, resolve_model_dir
+
+        config = ReconstructConfig(elevation=elevation, remove_background=not no_remove_bg)
+        framed = prepare_photo(photo, config)
+        (lifted,), pose = lift_to_proxy(framed, config, resolve_model_dir(model), dev, (config.lift,))
+        _, proxy = proxy_target_views(lifted, targets, generator.resolution)
+    else:
+        framed = frame_photo(load_image(photo), generator.resolution, remove_background=not no_remove_bg)
+        pose = input_pose(elevation)
     with console.status(f"generating {n_views} views ({generator.kind}) ..."):
-        views = generator.generate_posed_views(framed, input_pose(elevation), target_orbit(n_views), steps=steps,
-                                               seed=seed)
+        views = generator.generate_posed_views(framed, pose, targets, steps=steps, seed=seed, proxy=proxy)
     extra = {"img2gs": {"photo": str(photo), "model": generator.kind, "steps": steps or generator.default_steps(),
                         "seed": seed}}
     write_posed_views(output, views, extra=extra)
@@ -164,7 +224,8 @@ def eval_views_command(
     teacher: Path | None = typer.Option(None, "--teacher", help="Teacher run or checkpoint folder."),
     student: Path | None = typer.Option(None, "--student", help="Student run or checkpoint folder."),
     steps: str = typer.Option("1,2,4", "--steps", help="Student sampling steps to evaluate, comma-separated."),
-    teacher_steps: int = typer.Option(25, "--teacher-steps", min=1, help="Heun noise levels of the teacher."),
+    teacher_steps: str = typer.Option("25", "--teacher-steps",
+                                      help="Heun noise levels of the teacher, comma-separated (e.g. 25,1)."),
     guidance: float | None = typer.Option(None, "--guidance",
                                           help="Teacher guidance weight (default: its checkpoint's)."),
     max_samples: int | None = typer.Option(None, "--max-samples", min=1, help="Evaluate at most this many samples."),
@@ -175,6 +236,7 @@ def eval_views_command(
     report_path: Path | None = typer.Option(None, "--json", help="Also write the metrics as JSON to this file."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     force: bool = typer.Option(False, "--force", help="Overwrite existing --grid / --json files."),
+    proxies: Path | None = typer.Option(None, "--proxies", help=PROXIES_HELP + " Adds the proxy-alone row."),
 ) -> None:
     """PSNR / SSIM / LPIPS and seconds per view of teacher and student against ground-truth renders."""
     from img2gs.atomic import atomic_write_text, check_output_path
@@ -184,7 +246,7 @@ def eval_views_command(
     from img2gs.viewgen.evaluate import EvalEntry, evaluate_views, grid_image
     from img2gs.viewgen.generator import ViewGenerator
 
-    student_steps = _parse_steps(steps)
+    student_steps, teacher_levels = _parse_steps(steps, "--steps"), _parse_steps(teacher_steps, "--teacher-steps")
     for path in (grid, report_path):
         if path is not None:
             check_output_path(path, force)
@@ -192,14 +254,15 @@ def eval_views_command(
     entries = []
     if teacher is not None:
         t = ViewGenerator.load(teacher, dev)
-        entries.append(EvalEntry(f"{t.kind} {_steps_label(teacher_steps)}", t, teacher_steps, guidance))
+        entries += [EvalEntry(f"{t.kind} {_steps_label(k)}", t, k, guidance) for k in teacher_levels]
     if student is not None:
         s = ViewGenerator.load(student, dev)
         entries += [EvalEntry(f"{s.kind} {_steps_label(k)}", s, k) for k in student_steps]
     dataset = load_shards(data, split)
+    store = _proxy_store(proxies, dataset)
     with _plain_progress() as progress:
         task = progress.add_task("evaluating", total=None)
-        report = evaluate_views(dataset, entries, max_samples, baseline=baseline,
+        report = evaluate_views(dataset, entries, max_samples, baseline=baseline, proxies=store,
                                 progress=lambda done, total: progress.update(task, completed=done, total=total))
     _print_eval(report)
     if report_path is not None:
@@ -214,13 +277,13 @@ def _steps_label(steps: int) -> str:
     return f"{steps} step{'s' if steps > 1 else ''}"
 
 
-def _parse_steps(text: str) -> list[int]:
+def _parse_steps(text: str, option: str) -> list[int]:
     try:
         values = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise typer.BadParameter(f"--steps must be comma-separated integers, got {text!r}") from None
+        raise typer.BadParameter(f"{option} must be comma-separated integers, got {text!r}") from None
     if not values or min(values) < 1:
-        raise typer.BadParameter(f"--steps needs integers >= 1, got {text!r}")
+        raise typer.BadParameter(f"{option} needs integers >= 1, got {text!r}")
     return values
 
 

@@ -139,9 +139,8 @@ def reconstruct(
         targets = target_orbit(config.n_views)
         target_views, render = proxy_target_views(proxy, targets, config.fit_size, backend=config.backend)
         if config.view_source == "generator":
-            generated = load_generator(model_dir, device).generate_posed_views(
-                photo, pose, targets, steps=config.steps, seed=config.seed)
-            target_views = dataclasses.replace(target_views, images=blend_seen(generated.images[1:], render))
+            generated = generate_views(load_generator(model_dir, device), photo, pose, targets, proxy, config)
+            target_views = dataclasses.replace(target_views, images=blend_seen(generated, render))
         tiles = photo_tiles(photo, pose, config.fit_size)
         fit_views = concat_views(tiles, target_views)
     with _stage("fit", timings, on_stage):
@@ -177,6 +176,16 @@ def lift_to_proxy(photo: torch.Tensor, config: ReconstructConfig, model_dir: Pat
         elevation = min(max(estimate.elevation, ESTIMATED_ELEVATION_RANGE[0]), ESTIMATED_ELEVATION_RANGE[1])
     pose = input_pose(elevation)
     return [lift_photo(photo, estimate.front, estimate.back, estimate.valid, pose, lift) for lift in lifts], pose
+
+
+def generate_views(generator, photo: torch.Tensor, pose: OrbitPose, targets: list[OrbitPose], proxy: LiftedProxy,
+                   config: ReconstructConfig) -> torch.Tensor:
+    """The view generator's views [V, R, R, 4] at `targets`, conditioned on the proxy rendered at the
+    generator's resolution when the generator is a proxy-conditioned one."""
+    condition = None
+    if generator.needs_proxy:
+        _, condition = proxy_target_views(proxy, targets, generator.resolution, backend=config.backend)
+    return generator.generate(photo, pose, targets, steps=config.steps, seed=config.seed, proxy=condition)
 
 
 def resolve_model_dir(model_dir: str | Path | None) -> Path:

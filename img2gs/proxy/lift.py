@@ -4,7 +4,8 @@ For every pixel of the photo (resampled to `LiftConfig.size`) whose alpha exceed
 pixel's ray from the input camera (img2gs.cameras) carries
     * a FRONT Gaussian at the front depth, coloured by the pixel (it is what the photo shows),
     * a BACK Gaussian at the back depth, coloured by the same pixel (the back as a mirror of the
-      front: reflecting the object through its depth plane maps each pixel onto itself),
+      front: reflecting the object through its depth plane maps each pixel onto itself; rim pixels,
+      whose colour mixes in the old background, take their nearest opaque pixel's colour instead),
     * FILL Gaussians between them, stretched along the ray (sigma a quarter of the segment, so that
       +-2 sigma spans it and no segment pokes out of the layers), so that the column is solid when
       seen from the side (at most `max_fill` segments of at most `fill_spacing` footprints each).
@@ -28,6 +29,7 @@ from torch import Tensor
 from img2gs.cameras import FOV_DEG, OrbitPose, intrinsics_from_fov
 from img2gs.errors import DataFormatError
 from img2gs.image_io import resize_rgba
+from img2gs.ray_maps import camera_ray_directions
 from img2gs.splat.gaussians import Gaussians, num_sh_bases, rgb_to_sh0
 
 
@@ -40,6 +42,7 @@ class LiftConfig:
     fill_spacing: float = 4.0  # longest fill segment, in pixel footprints
     max_fill: int = 8  # most fill segments per pixel
     opacity: float = 0.95
+    interior_alpha: float = 0.95  # back and fill Gaussians take the colour of the nearest pixel this opaque
 
     def __post_init__(self) -> None:
         if not 8 <= self.size <= 1024:
@@ -62,6 +65,19 @@ def extend_depth(depth: Tensor, valid: Tensor) -> Tensor:
     return depth[torch.from_numpy(rows), torch.from_numpy(cols)]
 
 
+def interior_colors(image: Tensor, min_alpha: float) -> Tensor:
+    """[L, L, 3]: each pixel's colour replaced by that of its nearest pixel with alpha >= `min_alpha`.
+
+    Rim pixels of a cut-out mix the object with its old background (a halo the matting leaves); on the
+    front layer that is what the photo shows, but repeated on the back and along every fill segment it
+    paints a background-coloured streak down the object's side. Without opaque pixels: the image's own."""
+    solid = (image[..., 3] >= min_alpha).cpu().numpy()
+    if not solid.any():
+        return image[..., :3]
+    _, (rows, cols) = distance_transform_edt(~solid, return_indices=True)
+    return image[..., :3][torch.from_numpy(rows), torch.from_numpy(cols)]
+
+
 def resample_layer(depth: Tensor, valid: Tensor, size: int) -> Tensor:
     """A depth layer [R, R] at [size, size]: extended past `valid`, then bilinear."""
     full = extend_depth(depth.float(), valid)
@@ -73,12 +89,7 @@ def pixel_rays(pose: OrbitPose, size: int) -> tuple[Tensor, Tensor, float]:
     that the camera-z component is 1 (point = centre + z * ray), focal length in pixels)."""
     K = intrinsics_from_fov(FOV_DEG, size, size)
     c2w = pose.c2w()
-    coords = torch.arange(size, dtype=torch.float32) + 0.5
-    v, u = torch.meshgrid(coords, coords, indexing="ij")
-    # OpenGL camera: +X right, +Y up, looks along -Z; pixel rows grow downwards.
-    x = (u - K[0, 2]) / K[0, 0]
-    y = -(v - K[1, 2]) / K[1, 1]
-    cam = torch.stack([x, y, -torch.ones_like(x)], dim=-1)  # [S, S, 3] at camera z = 1
+    cam = camera_ray_directions(K, size)  # [S, S, 3] at camera z = 1 (OpenGL: looking along -Z)
     return c2w[:3, 3], cam @ c2w[:3, :3].T, float(K[0, 0])
 
 
@@ -100,6 +111,7 @@ def lift_photo(
     if int(mask.sum()) < 2:
         raise DataFormatError("lifting the photo to 3D: the photo has no foreground (its alpha is empty)")
     centre, rays, focal = pixel_rays(pose, size)
+    inner = interior_colors(image, config.interior_alpha)[mask]  # [P, 3]
     rays, color, alpha = rays[mask], image[..., :3][mask], image[..., 3][mask]  # [P, 3], [P, 3], [P]
     zf, zb = z_front[mask], z_back[mask]  # [P]
     direction = F.normalize(rays, dim=-1)
@@ -109,7 +121,7 @@ def lift_photo(
     sigmas = [config.scale_factor * zf / focal, config.scale_factor * zb / focal]
     iso = [torch.stack([s, s, s], dim=-1) for s in sigmas]
     quats = [_identity_quats(len(zf)), _identity_quats(len(zf))]
-    colors, opacity = [color, color], [alpha, alpha]
+    colors, opacity = [color, inner], [alpha, alpha]
     layer = [torch.zeros(len(zf), dtype=torch.int8), torch.ones(len(zf), dtype=torch.int8)]
 
     footprint = 0.5 * (zf + zb) / focal
@@ -126,7 +138,7 @@ def lift_photo(
         along = torch.maximum(0.25 * length * ray_len[has], across)  # +-2 sigma spans the segment
         iso.append(torch.stack([across, across, along], dim=-1))
         quats.append(_quats_z_to(direction[has]))
-        colors.append(color[has])
+        colors.append(inner[has])
         opacity.append(alpha[has])
         layer.append(torch.full((int(has.sum()),), 2, dtype=torch.int8))
 

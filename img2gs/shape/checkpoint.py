@@ -18,10 +18,19 @@ from pathlib import Path
 
 import torch
 
-from img2gs.errors import CheckpointError, PresetError
+from img2gs.errors import CheckpointError
 from img2gs.presets import from_dict, to_dict
 from img2gs.shape.config import ShapeNetConfig
-from img2gs.viewgen.checkpoint import CONFIG_FILE, RUN_CHECKPOINT_SUBDIR, WEIGHTS_FILE, load_state_into, load_weights
+from img2gs.viewgen.checkpoint import (
+    CONFIG_ERRORS,
+    CONFIG_FILE,
+    RUN_CHECKPOINT_SUBDIR,
+    WEIGHTS_FILE,
+    build_fitting,
+    json_object,
+    load_state_into,
+    load_weights,
+)
 
 FORMAT = "img2gs-shape"
 VERSION = 1
@@ -51,7 +60,7 @@ def shape_dir_of(path: str | os.PathLike) -> Path:
 def _is_shape_checkpoint(config_file: Path) -> bool:
     try:
         return json.loads(config_file.read_text()).get("format") == FORMAT
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, AttributeError):
         return False
 
 
@@ -66,8 +75,9 @@ def load_shape_checkpoint(path: str | os.PathLike, device: torch.device | str = 
                               f"expected {VERSION}")
     try:
         config = from_dict(ShapeNetConfig, meta.get("model") or {}, where=str(folder / CONFIG_FILE))
-    except (PresetError, TypeError, ValueError) as e:
+    except CONFIG_ERRORS as e:
         raise CheckpointError(f"{folder / CONFIG_FILE}: invalid shape model config ({e})") from None
-    net = ShapeNet(config)
+    provenance = json_object(meta, "provenance", folder / CONFIG_FILE)
+    net = build_fitting(lambda: ShapeNet(config), folder / WEIGHTS_FILE)  # the weights' shapes checked first
     load_state_into(net, load_weights(folder / WEIGHTS_FILE), folder / WEIGHTS_FILE)
-    return net.to(device).eval(), ShapeCheckpointInfo(config, dict(meta.get("provenance") or {}))
+    return net.to(device).eval(), ShapeCheckpointInfo(config, provenance)

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from plyfile import PlyData, PlyElement
+from plyfile import PlyData, PlyElement, PlyParseError
 
 from img2gs.atomic import atomic_path
 from img2gs.errors import DataFormatError, OutputError
 from img2gs.splat.gaussians import Gaussians
+from img2gs.splat.ply_header import check_body_size, read_ply_header
 
 
 def ply_property_names(sh_degree: int) -> list[str]:
@@ -60,11 +61,21 @@ def save_ply(path: str | os.PathLike, gaussians: Gaussians) -> Path:
 
 
 def load_ply(path: str | os.PathLike) -> Gaussians:
-    """Read an Inria-layout .ply back into Gaussians (raw parameters, float32, bit-exact)."""
+    """Read an Inria-layout .ply back into Gaussians (raw parameters, float32, bit-exact).
+
+    The header's vertex count is checked against the file size before plyfile reads anything; a file
+    with no vertices or with NaN / Inf values is refused (DataFormatError)."""
     path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: no such .ply file")
+    header = read_ply_header(path)
+    spec = header.element("vertex")
+    if spec is None or spec.count == 0:
+        raise DataFormatError(f"{path}: the .ply holds no Gaussians (no vertices)")
+    check_body_size(path, header)
     try:
         vertex = PlyData.read(str(path))["vertex"]
-    except (OSError, ValueError, KeyError, IndexError, TypeError) as e:  # plyfile raises several kinds
+    except (PlyParseError, OSError, ValueError, KeyError, IndexError, TypeError) as e:  # plyfile raises several kinds
         raise DataFormatError(f"{path}: not a readable 3DGS .ply ({e})") from None
     names = [prop.name for prop in vertex.properties]
     n_rest = sum(name.startswith("f_rest_") for name in names)
@@ -72,7 +83,13 @@ def load_ply(path: str | os.PathLike) -> Gaussians:
     sh_degree = math.isqrt(k) - 1
     if n_rest % 3 or (sh_degree + 1) ** 2 != k or names != ply_property_names(sh_degree):
         raise DataFormatError(f"{path}: vertex properties are not the 3DGS (Inria) layout")
-    data = np.stack([np.asarray(vertex[name], dtype=np.float32) for name in names], axis=1)
+    try:
+        data = np.stack([np.asarray(vertex[name], dtype=np.float32) for name in names], axis=1)
+    except (TypeError, ValueError):  # e.g. a list property under a 3DGS name
+        raise DataFormatError(f"{path}: vertex properties are not the 3DGS (Inria) layout") from None
+    if not np.isfinite(data).all():
+        bad = int((~np.isfinite(data)).any(axis=1).sum())
+        raise DataFormatError(f"{path}: {bad:,} of {len(data):,} Gaussians have NaN or Inf values")
     t = torch.from_numpy(data)
     n = t.shape[0]
     i_rest = 9 + n_rest

@@ -12,8 +12,7 @@ import torch
 from torch import Tensor
 
 from img2gs.cameras import viewmat_from_c2w
-from img2gs.errors import DataFormatError
-from img2gs.posed_views import PosedViews, _frames, _intrinsics, _read_json, read_posed_views
+from img2gs.posed_views import PosedViews, _frames, _image_size_of, _intrinsics, _matrix, _read_json, read_posed_views
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.rasterize import rasterize
 
@@ -112,17 +111,13 @@ def read_cameras(path: str | os.PathLike) -> Cameras:
         return _cameras_of(read_posed_views(folder))  # NeRF-synthetic folders, or a clear error
     meta = _read_json(transforms)
     frames = _frames(meta, transforms)
-    width, height = meta.get("w"), meta.get("h")
-    if width is None or height is None:
+    size = _image_size_of(meta, str(transforms))  # checked against the render limit
+    if size is None:
         return _cameras_of(read_posed_views(folder))
-    c2w, K = [], []
-    for frame in frames:
-        matrix = torch.tensor(frame["transform_matrix"], dtype=torch.float32)
-        if matrix.shape != (4, 4) or not torch.isfinite(matrix).all():
-            raise DataFormatError(f"{transforms}: frame {frame['file_path']!r} has an invalid transform_matrix")
-        c2w.append(matrix)
-        K.append(_intrinsics(meta, frame, int(width), int(height)))
-    return Cameras(torch.stack(c2w), torch.stack(K), [str(f["file_path"]) for f in frames], int(width), int(height))
+    width, height = size
+    c2w = [_matrix(f["transform_matrix"], f"{transforms}: frame {f['file_path']!r}") for f in frames]
+    K = [_intrinsics(meta, f, width, height, where=str(transforms)) for f in frames]
+    return Cameras(torch.stack(c2w), torch.stack(K), [f["file_path"] for f in frames], width, height)
 
 
 def _cameras_of(views: PosedViews) -> Cameras:

@@ -46,6 +46,9 @@ class ModelConfig:
     cross_view_attention: bool = True  # self-attention spans all target views of one object
     cross_view_levels: int = 1  # ... at the lowest this many levels (and the middle block)
     encoder: EncoderConfig = EncoderConfig()
+    proxy_conditioning: bool = False  # each view also sees the proxy's render and its Plücker ray map
+    residual_on_proxy: bool = False  # with proxy_conditioning: diffuse x - proxy render (a zero residual is
+    #                                  the proxy itself), so what the proxy gets right needs no learning
     sigma_data: float = 0.5
     sigma_min: float = 0.002
     sigma_max: float = 80.0
@@ -58,6 +61,8 @@ class ModelConfig:
             raise PresetError(f"model.resolution {self.resolution} must be divisible by 2**(levels - 1)")
         if any(c % self.norm_num_groups for c in self.block_out_channels):
             raise PresetError("model.block_out_channels must be multiples of model.norm_num_groups")
+        if self.residual_on_proxy and not self.proxy_conditioning:
+            raise PresetError("model.residual_on_proxy needs model.proxy_conditioning")
         if self.cross_view_attention and not any(self.attention[-self.cross_view_levels:]):
             raise PresetError("cross-view attention needs attention at the lowest model.cross_view_levels levels")
 

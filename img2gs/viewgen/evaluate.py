@@ -3,8 +3,10 @@
 For each validation sample (view 0 = input, views 1..V-1 = ground truth) every model generates all
 target views in one call; PSNR, SSIM (img2gs.metrics) and LPIPS (img2gs.lpips, when its weights are
 present) are computed on RGB composited on white, and the time per generated view is measured.
-Models are compared on the same samples, seeds and poses. A reference row scores the input photo itself
-as every target view: a model that does not beat it has not learnt to turn the object.
+Models are compared on the same samples, seeds and poses, spread over the data sources and along each
+(`spread_samples`), not the first N of the build order. Reference rows: the input photo itself as every
+target view (a model that does not beat it has not learnt to turn the object) and, with proxy views,
+the lifted proxy's render alone (a proxy-conditioned model must add to it, not only copy it).
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from img2gs.errors import Img2gsError
 from img2gs.image_io import composite_on
 from img2gs.metrics import psnr, ssim
 from img2gs.image_io import resize_rgba
+from img2gs.proxy.render import ProxyRender
+from img2gs.viewgen.data.selection import spread_samples
 from img2gs.viewgen.generator import ViewGenerator
 
 LPIPS_MIN_SIDE = 32  # img2gs.lpips needs this; smaller views are upsampled (bilinear) for LPIPS only
 BASELINE_LABEL = "input photo as every view"
+PROXY_LABEL = "proxy render alone"
 
 
 @dataclass(frozen=True)
@@ -96,23 +101,29 @@ def _add_scores(acc: dict, pred: Tensor, truth: Tensor, lpips_fn) -> None:
 
 
 def evaluate_views(dataset, entries: list[EvalEntry], max_samples: int | None = None, seed: int = 0,
-                   grid_samples: int = 4, baseline: bool = True, progress=None) -> EvalReport:
-    """Metrics of every entry on the first `max_samples` samples of `dataset` (a ViewDataset), preceded by
-    the input-photo reference row when `baseline`."""
+                   grid_samples: int = 4, baseline: bool = True, progress=None, proxies=None) -> EvalReport:
+    """Metrics of every entry on `max_samples` samples of `dataset` (a ViewDataset) spread over its data
+    sources (all samples by default), preceded by the reference rows: the input photo when `baseline`,
+    the proxy's render when `proxies` (a ProxyViewStore of `dataset`; needed by proxy-conditioned models)."""
     if not entries:
         raise Img2gsError("nothing to evaluate: give --teacher and/or --student")
     resolutions = {e.generator.resolution for e in entries}
     if len(resolutions) != 1:
         raise Img2gsError(f"models have different resolutions {sorted(resolutions)}; evaluate them separately")
+    if proxies is None and any(e.generator.needs_proxy for e in entries):
+        raise Img2gsError("a proxy-conditioned model needs the dataset's proxy views (--proxies)")
     r = resolutions.pop()
-    n = len(dataset) if max_samples is None else min(max_samples, len(dataset))
+    pool = proxies.indices if proxies is not None else list(range(len(dataset)))
+    n = len(pool) if max_samples is None else min(max_samples, len(pool))
     if n == 0:
         raise Img2gsError("the evaluation split has no samples")
+    chosen = [pool[k] for k in spread_samples([dataset.object_ids[i] for i in pool], n)]
     lpips_fn, note = _lpips_fn()
-    labels = ([BASELINE_LABEL] if baseline else []) + [e.label for e in entries]
+    references = ([BASELINE_LABEL] if baseline else []) + ([PROXY_LABEL] if proxies is not None else [])
+    labels = references + [e.label for e in entries]
     sums = {label: {"psnr": 0.0, "ssim": 0.0, "lpips": 0.0, "seconds": 0.0, "views": 0} for label in labels}
     grid = []
-    for i in range(n):
+    for done, i in enumerate(chosen, 1):
         sample = dataset[i]
         images, poses = sample["images"], sample["poses"]  # [V, H, W, 4], [V, 3]
         photo = images[0]
@@ -121,20 +132,29 @@ def evaluate_views(dataset, entries: list[EvalEntry], max_samples: int | None = 
         row = [composite_on(resize_rgba(photo, r), 1.0)]  # [R, R, 3]
         if baseline:
             _add_scores(sums[BASELINE_LABEL], row[0].expand_as(truth), truth, lpips_fn)
+        proxy = None
+        if proxies is not None:
+            full = proxies[i]  # all V views; view 0 is the photo's own
+            proxy = ProxyRender(full.rgba[1:], full.depth[1:], full.seen[1:])
+            proxy_views = composite_on(torch.stack([resize_rgba(im, r) for im in proxy.rgba]), 1.0)
+            _add_scores(sums[PROXY_LABEL], proxy_views, truth, lpips_fn)
+            row.append(proxy_views[0])
         for entry in entries:
             t0 = time.perf_counter()
             views = entry.generator.generate(photo, OrbitPose(*map(float, poses[0])), targets, steps=entry.steps,
-                                             seed=seed + i, guidance=entry.guidance)
+                                             seed=seed + i, guidance=entry.guidance,
+                                             proxy=proxy if entry.generator.needs_proxy else None)
             seconds = time.perf_counter() - t0
             pred = composite_on(views, 1.0)  # [V-1, R, R, 3]
             _add_scores(sums[entry.label], pred, truth, lpips_fn)
             sums[entry.label]["seconds"] += seconds
             row.append(pred[0])
-        if i < grid_samples:
+        if done <= grid_samples:
             grid.append(torch.stack([row[0], truth[0], *row[1:]]))
         if progress is not None:
-            progress(i + 1, n)
-    kinds = {BASELINE_LABEL: ("baseline", 0), **{e.label: (e.generator.kind, e.steps) for e in entries}}
+            progress(done, n)
+    kinds = {BASELINE_LABEL: ("baseline", 0), PROXY_LABEL: ("baseline", 0),
+             **{e.label: (e.generator.kind, e.steps) for e in entries}}
     rows = []
     for label in labels:
         acc, (kind, steps) = sums[label], kinds[label]

@@ -23,7 +23,8 @@ from img2gs.errors import CheckpointError, ImageInputError
 from img2gs.paths import checkpoint_search_paths, find_default_checkpoint
 from img2gs.posed_views import PosedViews
 from img2gs.image_io import resize_rgba
-from img2gs.viewgen.batches import decode_views, encode_photo
+from img2gs.proxy.render import ProxyRender
+from img2gs.viewgen.batches import decode_views, encode_photo, encode_proxy, view_rays
 from img2gs.viewgen.checkpoint import CheckpointInfo, load_checkpoint
 from img2gs.viewgen.network import null_condition
 from img2gs.viewgen.precond import Denoiser
@@ -67,14 +68,21 @@ class ViewGenerator:
     def default_steps(self) -> int:
         return int(self.info.sampling.get("steps", 1 if self.kind == "student" else 25))
 
+    @property
+    def needs_proxy(self) -> bool:
+        """True for a model conditioned per pixel on the lifted proxy's renders (`generate(proxy=...)`)."""
+        return self.info.model.proxy_conditioning
+
     @torch.no_grad()
     def generate(self, photo: Tensor, input_pose: OrbitPose, target_poses: list[OrbitPose], steps: int | None = None,
-                 seed: int = 0, guidance: float | None = None) -> Tensor:
+                 seed: int = 0, guidance: float | None = None, proxy: ProxyRender | None = None) -> Tensor:
         """Views [V, R, R, 4] in [0, 1] (straight alpha, R = model resolution) of the object in `photo`.
 
         photo: [H, W, 4] float in [0, 1], already framed (img2gs.pipeline.preprocess); resized to R.
         steps: consistency steps (student, 1-4 typical) or Heun noise levels (teacher); None = the
         checkpoint's default. guidance: classifier-free guidance weight of a teacher (None = default).
+        proxy: the lifted proxy rendered at `target_poses` (any size; img2gs.proxy.render_proxy), needed
+        when `needs_proxy`.
         """
         _check_photo(photo)
         if not 1 <= len(target_poses) <= MAX_VIEWS:
@@ -86,10 +94,26 @@ class ViewGenerator:
         pose = relative_pose_encoding(poses_tensor([input_pose]), poses_tensor(target_poses))  # [V, 4]
         cond = {"photo": encode_photo(photo.float().to(self.device), r)[None],  # [1, 3, R, R]
                 "pose": pose[None].to(self.device)}  # [1, V, 4]
+        if self.needs_proxy:
+            cond.update(self._proxy_condition(proxy, input_pose, target_poses))
+        elif proxy is not None:
+            raise ValueError("this generator is not conditioned on the proxy; do not pass one")
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         noise = torch.randn((1, v, 4, r, r), generator=generator, device=self.device)
         x = self._sample(noise, cond, steps, guidance, generator)  # [1, V, 4, R, R]
+        if self.info.model.residual_on_proxy:
+            x = x + cond["proxy"][:, :, :4]  # the sample is the residual on the proxy's render
         return decode_views(x[0]).cpu()
+
+    def _proxy_condition(self, proxy: ProxyRender | None, input_pose: OrbitPose,
+                         target_poses: list[OrbitPose]) -> dict[str, Tensor]:
+        if proxy is None:
+            raise ValueError("this generator is conditioned on the lifted proxy: pass its render at the target poses")
+        if proxy.rgba.shape[0] != len(target_poses):
+            raise ValueError(f"the proxy render has {proxy.rgba.shape[0]} views for {len(target_poses)} target poses")
+        r = self.resolution
+        rays = view_rays(poses_tensor([input_pose])[0], poses_tensor(target_poses), r)  # [V, 6, R, R]
+        return {"proxy": encode_proxy(proxy, r)[None].to(self.device), "rays": rays[None].to(self.device)}
 
     def _sample(self, noise: Tensor, cond: dict, steps: int, guidance: float | None, generator) -> Tensor:
         m = self.info.model
@@ -105,9 +129,10 @@ class ViewGenerator:
                            generator=generator)
 
     def generate_posed_views(self, photo: Tensor, input_pose: OrbitPose, target_poses: list[OrbitPose],
-                             steps: int | None = None, seed: int = 0, guidance: float | None = None) -> PosedViews:
+                             steps: int | None = None, seed: int = 0, guidance: float | None = None,
+                             proxy: ProxyRender | None = None) -> PosedViews:
         """The input photo (frame 0, resized to R) and the generated views, with cameras (img2gs.cameras)."""
-        views = self.generate(photo, input_pose, target_poses, steps, seed, guidance)  # [V, R, R, 4]
+        views = self.generate(photo, input_pose, target_poses, steps, seed, guidance, proxy)  # [V, R, R, 4]
         r = self.resolution
         images = torch.cat([resize_rgba(photo.float(), r)[None], views])  # [V + 1, R, R, 4]
         poses = [input_pose, *target_poses]

@@ -13,9 +13,17 @@ another through cross-view attention (a multi-view diffusion model, as MVDream /
   its V views and encoded once into the tokens the U-Net cross-attends to.
 * `pose` [B, V, 4]: relative pose input -> target (`img2gs.cameras.relative_pose_encoding`), added to
   the noise-level embedding through diffusers' "projection" class embedding.
+* with `ModelConfig.proxy_conditioning`, per pixel of every target view:
+  `proxy` [B, V, 6, H, W]: the lifted proxy rendered at the view (batches.encode_proxy: RGB on white,
+  alpha, depth, seen-in-the-photo mask), aligned with the view, so the network learns the residual
+  (what the proxy gets wrong, what the photo cannot show) instead of 3D from scratch;
+  `rays` [B, V, 6, H, W]: the view's Plücker ray map relative to the input camera (img2gs.ray_maps).
+  With `residual_on_proxy` the diffused sample itself is the residual x - proxy (RGB on white + alpha;
+  batches.ViewBatch.residual_base): a zero residual is the proxy, so only its errors must be learnt.
 
-Null conditioning (classifier-free guidance) is an all-zero photo and pose (`null_condition`); the
-samplers stack conditional and null batches along B.
+Null conditioning (classifier-free guidance) is an all-zero photo, pose and proxy; the ray map stays
+(the camera is known either way) (`null_condition`). The samplers stack conditional and null batches
+along B.
 
 Cross-view attention (MVDream-style, Shi et al. 2023): at the lowest `cross_view_levels` levels and in
 the middle block, the self-attention of each transformer block attends over the tokens of all V views
@@ -34,12 +42,15 @@ from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
 from torch import Tensor, nn
 
+from img2gs.ray_maps import RAY_CHANNELS
 from img2gs.viewgen.config import ModelConfig
 from img2gs.viewgen.encoder import build_image_encoder
 
 TARGET_CHANNELS = 4  # RGB on white + alpha
 PHOTO_CHANNELS = 3  # RGB on white
+PROXY_CHANNELS = 6  # RGB on white, alpha, depth, seen (batches.encode_proxy)
 POSE_DIM = 4
+DROPPED_BY_NULL = ("photo", "pose", "proxy")  # what classifier-free dropout removes; rays stay
 
 
 class ViewAttnProcessor:
@@ -92,7 +103,7 @@ class ViewGenNet(nn.Module):
         with _seeded(config.seed):  # diffusers initialises from the global RNG; keep it reproducible
             self.unet = UNet2DConditionModel(
                 sample_size=config.resolution,
-                in_channels=TARGET_CHANNELS + PHOTO_CHANNELS,
+                in_channels=TARGET_CHANNELS + PHOTO_CHANNELS + self.conditioning_channels(config),
                 out_channels=TARGET_CHANNELS,
                 down_block_types=down,
                 up_block_types=up,
@@ -111,17 +122,30 @@ class ViewGenNet(nn.Module):
             name: ViewAttnProcessor(_is_cross_view_layer(name, config)) for name in self.unet.attn_processors
         })
 
+    @staticmethod
+    def conditioning_channels(config: ModelConfig) -> int:
+        """Per-pixel conditioning channels of each view beyond the noisy view and the photo."""
+        return PROXY_CHANNELS + RAY_CHANNELS if config.proxy_conditioning else 0
+
     @property
     def resolution(self) -> int:
         return self.config.resolution
 
-    def forward(self, x: Tensor, c_noise: Tensor | float, photo: Tensor, pose: Tensor) -> Tensor:
+    def forward(self, x: Tensor, c_noise: Tensor | float, photo: Tensor, pose: Tensor,
+                proxy: Tensor | None = None, rays: Tensor | None = None) -> Tensor:
         _check_inputs(x, photo, pose)
         b, v, c, h, w = x.shape
         c_noise = _per_sample(c_noise, b, x).repeat_interleave(v)  # [B*V]
         tokens = self.encoder(photo).repeat_interleave(v, dim=0)  # [B*V, T, D], encoded once per object
         photo_per_view = photo.repeat_interleave(v, dim=0)  # [B*V, 3, H, W]
-        sample = torch.cat([x.reshape(b * v, c, h, w), photo_per_view], dim=1)  # [B*V, 7, H, W]
+        parts = [x.reshape(b * v, c, h, w), photo_per_view]
+        if self.config.proxy_conditioning:
+            _check_per_view("proxy", proxy, (b, v, PROXY_CHANNELS, h, w))
+            _check_per_view("rays", rays, (b, v, RAY_CHANNELS, h, w))
+            parts += [proxy.reshape(b * v, PROXY_CHANNELS, h, w), rays.reshape(b * v, RAY_CHANNELS, h, w)]
+        elif proxy is not None or rays is not None:
+            raise ValueError("this model was built without proxy conditioning; do not pass proxy / rays")
+        sample = torch.cat(parts, dim=1)  # [B*V, 7 (+ 12), H, W]
         out = self.unet(sample, c_noise, encoder_hidden_states=tokens, class_labels=pose.reshape(b * v, POSE_DIM),
                         cross_attention_kwargs={"num_views": v}, return_dict=False)[0]
         return out.reshape(b, v, c, h, w)
@@ -137,6 +161,13 @@ def _check_inputs(x: Tensor, photo: Tensor, pose: Tensor) -> None:
         raise ValueError(f"pose must be [{b}, {v}, {POSE_DIM}], got {tuple(pose.shape)}")
 
 
+def _check_per_view(name: str, value: Tensor | None, shape: tuple[int, ...]) -> None:
+    if value is None:
+        raise ValueError(f"this model is conditioned on the proxy: pass {name} {list(shape)}")
+    if tuple(value.shape) != shape:
+        raise ValueError(f"{name} must be {list(shape)}, got {tuple(value.shape)}")
+
+
 def _per_sample(c_noise: Tensor | float, b: int, x: Tensor) -> Tensor:
     """c_noise as [B] from a scalar, [B] or [B, 1, ...]."""
     c_noise = torch.as_tensor(c_noise, dtype=x.dtype, device=x.device).reshape(-1)
@@ -147,16 +178,17 @@ def _per_sample(c_noise: Tensor | float, b: int, x: Tensor) -> Tensor:
     return c_noise
 
 
-def null_condition(photo: Tensor, pose: Tensor) -> dict[str, Tensor]:
-    """The null (unconditional) inputs for classifier-free guidance: zeros shaped like the real ones."""
-    return {"photo": torch.zeros_like(photo), "pose": torch.zeros_like(pose)}
+def null_condition(**cond: Tensor) -> dict[str, Tensor]:
+    """The null (unconditional) inputs for classifier-free guidance: photo, pose and proxy zeroed (shapes
+    kept), the ray map unchanged."""
+    return {k: torch.zeros_like(t) if k in DROPPED_BY_NULL else t for k, t in cond.items()}
 
 
-def drop_condition(photo: Tensor, pose: Tensor, p: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Replace photo [B, 3, H, W] and pose [B, V, 4] of each object by the null condition with probability p."""
-    b = photo.shape[0]
-    keep = (torch.rand(b, generator=generator, device=photo.device) >= p).to(photo.dtype)  # [B]
-    return photo * keep.view(b, 1, 1, 1), pose * keep.view(b, 1, 1)
+def drop_condition(cond: dict[str, Tensor], p: float, generator: torch.Generator) -> dict[str, Tensor]:
+    """Each object's photo, pose and proxy replaced together by the null condition with probability p."""
+    b = cond["photo"].shape[0]
+    keep = (torch.rand(b, generator=generator, device=cond["photo"].device) >= p).to(cond["photo"].dtype)  # [B]
+    return {k: t * keep.view(b, *([1] * (t.ndim - 1))) if k in DROPPED_BY_NULL else t for k, t in cond.items()}
 
 
 @contextlib.contextmanager

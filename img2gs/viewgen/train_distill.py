@@ -25,7 +25,7 @@ from torch import Tensor
 import img2gs
 from img2gs.errors import CheckpointError, PresetError
 from img2gs.presets import to_dict
-from img2gs.viewgen.batches import BatchSampler
+from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
 from img2gs.viewgen.checkpoint import CheckpointInfo, load_checkpoint
 from img2gs.viewgen.config import DistillTrainConfig, ModelConfig
 from img2gs.viewgen.distill import DistillConfig, consistency_distillation_loss, make_distance
@@ -90,19 +90,24 @@ class DistillTask:
     def loss(self, step: int, generator: torch.Generator) -> tuple[Tensor, dict]:
         batch = self.sampler.batch(step).to(self.device)
         cond = batch.cond()
+        x0 = relative_to(batch.targets, batch.residual_base(self.model_config))  # a residual model's space
         loss, stats = consistency_distillation_loss(
-            self.student, self.target_fn, self.teacher, batch.targets, cond, null_condition(**cond), self.cfg,
+            self.student, self.target_fn, self.teacher, x0, cond, null_condition(**cond), self.cfg,
             step, self.config.loop.steps, generator, distance=self.distance)
         logged = {"cd_loss": float(stats["loss"]), "N": int(stats["N"])}
         if self.config.lambda_photo > 0 or self.percep is not None:
-            loss = loss + self._image_loss(batch.targets, cond, generator, logged)
+            loss = loss + self._image_loss(x0, batch.residual_base(self.model_config), cond, generator, logged)
         return loss, logged
 
-    def _image_loss(self, x0: Tensor, cond: dict, generator: torch.Generator, logged: dict) -> Tensor:
-        """Image-space losses of the one-step prediction f_theta(T z, T) against the true views x0."""
+    def _image_loss(self, x0: Tensor, base: Tensor | None, cond: dict, generator: torch.Generator,
+                    logged: dict) -> Tensor:
+        """Image-space losses of the one-step prediction f_theta(T z, T) against the true views (x0 in the
+        model's space, `base` added back for the images)."""
         T = self.cfg.sigma_max
         z = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         pred = self.student(z * T, T, **cond)  # [B, V, 4, H, W]
+        if base is not None:
+            pred, x0 = pred + base, x0 + base
         total = x0.new_zeros(())
         if self.config.lambda_photo > 0:
             photo = l2_distance(pred, x0).mean()
@@ -126,15 +131,16 @@ class DistillTask:
 
 
 def train_distill(config: DistillTrainConfig, teacher_dir: str | Path, dataset, run_dir: str | Path, *,
-                  resume: bool = False, device: torch.device | str = "cpu", provenance: dict | None = None,
+                  proxies=None, resume: bool = False, device: torch.device | str = "cpu", provenance: dict | None = None,
                   report: Callable[[int, dict], None] | None = None) -> TrainResult:
-    """Distil the teacher checkpoint (or run folder) `teacher_dir` into a student in `run_dir`."""
+    """Distil the teacher checkpoint (or run folder) `teacher_dir` into a student in `run_dir` (`proxies`: a
+    ProxyViewStore of `dataset`, for a proxy-conditioned teacher)."""
     run_dir, device = Path(run_dir), torch.device(device)
     teacher_net, info = load_checkpoint(teacher_dir, device)
     if info.kind != "teacher":
         raise CheckpointError(f"{teacher_dir}: a {info.kind} checkpoint cannot be distilled (need a teacher)")
     sampler = BatchSampler(dataset, config.loop.batch_objects, config.loop.views_per_object,
-                           info.model.resolution, config.loop.seed)
+                           info.model.resolution, config.loop.seed, proxies=check_proxies(info.model, proxies))
     provenance = {**(provenance or {}), "teacher": str(teacher_dir), "teacher_step": info.provenance.get("step")}
     task = DistillTask(config, teacher_net, info.model, sampler, device, provenance)
     if not resume:

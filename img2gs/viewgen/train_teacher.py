@@ -2,7 +2,7 @@
 
 Karras et al. 2022: EDM preconditioning (precond.Denoiser, "edm"), ln(sigma) ~ N(P_mean, P_std^2),
 loss weighting lambda(sigma) (loss.EDMLoss); AdamW, linear warm-up, gradient clipping, EMA of the
-weights (training_loop.py). One sample is one object: its V target views share sigma. Photo and pose
+weights (training_loop.py). One sample is one object: its V target views share sigma. Photo, pose and proxy
 are dropped together with probability `cond_dropout` so that classifier-free guidance (Ho & Salimans
 2022) is available at sampling time.
 """
@@ -18,7 +18,7 @@ from torch import Tensor
 
 import img2gs
 from img2gs.presets import to_dict
-from img2gs.viewgen.batches import BatchSampler
+from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
 from img2gs.viewgen.checkpoint import CheckpointInfo
 from img2gs.viewgen.config import TeacherTrainConfig
 from img2gs.viewgen.loss import EDMLoss
@@ -46,8 +46,9 @@ class TeacherTask:
 
     def loss(self, step: int, generator: torch.Generator) -> tuple[Tensor, dict]:
         batch = self.sampler.batch(step).to(self.device)
-        photo, pose = drop_condition(batch.photo, batch.pose, self.config.cond_dropout, generator)
-        per_object = self.loss_fn(self.denoiser, batch.targets, {"photo": photo, "pose": pose}, generator)  # [B]
+        cond = drop_condition(batch.cond(), self.config.cond_dropout, generator)
+        x0 = relative_to(batch.targets, batch.residual_base(self.config.model))  # the proxy stays the base
+        per_object = self.loss_fn(self.denoiser, x0, cond, generator)  # [B]
         return per_object.mean(), {}
 
     def after_step(self, step: int) -> None:
@@ -62,14 +63,15 @@ class TeacherTask:
         )
 
 
-def train_teacher(config: TeacherTrainConfig, dataset, run_dir: str | Path, *, resume: bool = False,
+def train_teacher(config: TeacherTrainConfig, dataset, run_dir: str | Path, *, proxies=None, resume: bool = False,
                   device: torch.device | str = "cpu", provenance: dict | None = None,
                   report: Callable[[int, dict], None] | None = None) -> TrainResult:
-    """Train (or, with `resume`, continue) a teacher on `dataset` (a ViewDataset) into `run_dir`."""
+    """Train (or, with `resume`, continue) a teacher on `dataset` (a ViewDataset) into `run_dir`;
+    `proxies` (a ProxyViewStore of `dataset`) is needed by a proxy-conditioned model."""
     run_dir = Path(run_dir)
     device = torch.device(device)
     sampler = BatchSampler(dataset, config.loop.batch_objects, config.loop.views_per_object,
-                           config.model.resolution, config.loop.seed)
+                           config.model.resolution, config.loop.seed, proxies=check_proxies(config.model, proxies))
     task = TeacherTask(config, sampler, device, provenance)
     if not resume:
         start_fresh(run_dir, config)

@@ -57,3 +57,21 @@ def test_proxy_targets_are_posed_like_the_orbit(generator):
     assert float(render.seen[render.rgba[..., 3] > 0.5].min()) > 0.99  # every Gaussian is a seen one
     both = concat_views(photo_tiles(torch.rand(48, 48, 4), input_pose(), 24), views)
     assert len(both) == 12
+
+
+def test_generated_views_correct_the_proxys_low_frequencies_and_keep_its_detail():
+    from img2gs.image_io import resize_rgba
+    from img2gs.pipeline.fit_views import transfer_generated
+
+    g = torch.Generator().manual_seed(0)
+    proxy_rgba = torch.ones(1, 16, 16, 4)
+    proxy_rgba[..., :3] = 0.3 + 0.4 * torch.rand(1, 16, 16, 3, generator=g)  # textured, opaque
+    render = ProxyRender(rgba=proxy_rgba, depth=torch.ones(1, 16, 16), seen=torch.zeros(1, 16, 16))
+    generated = resize_rgba(proxy_rgba, 4)
+    generated[..., 0] += 0.2  # the generator makes it redder at its 4 px
+    out = transfer_generated(generated, render)
+    assert torch.allclose(resize_rgba(out, 4), generated, atol=1e-4)  # its low frequencies are the generator's
+    detail = lambda x: x - resize_rgba(resize_rgba(x, 4), 16)  # noqa: E731
+    assert torch.allclose(detail(out)[..., 1:3], detail(proxy_rgba)[..., 1:3], atol=1e-4)  # the proxy's detail
+    same = transfer_generated(proxy_rgba.clone(), render)
+    assert torch.allclose(same, proxy_rgba, atol=1e-5)  # at full resolution it is the generated view itself

@@ -60,3 +60,16 @@ def test_resampled_depth_never_takes_background_values():
     depth[valid] = torch.linspace(3.0, 3.5, 16)
     up = resample_layer(depth, valid, 32)
     assert float(up.max()) <= 3.5 + 1e-6 and float(up.min()) >= 3.0 - 1e-6
+
+
+def test_back_and_fill_take_the_nearest_opaque_colour_so_a_background_halo_does_not_streak_the_sides():
+    size = 32
+    photo = torch.zeros(size, size, 4)
+    photo[8:24, 8:24] = torch.tensor([0.9, 0.6, 0.1, 1.0])  # an orange square ...
+    photo[8:24, 7] = torch.tensor([0.0, 0.0, 1.0, 0.7])  # ... with a blue matting halo on its left rim
+    front = torch.full((size, size), 3.0)
+    proxy = lift_photo(photo, front, front + 0.6, photo[..., 3] > 0.5, input_pose(0.0), LiftConfig(size=size))
+    rgb = proxy.gaussians.params["sh0"][:, 0] * 0.28209479177387814 + 0.5  # SH DC -> colour
+    blue = rgb[:, 2] > 0.8
+    assert int(blue[proxy.layer == 0].sum()) == 16  # the photo shows the halo: the front keeps it
+    assert int(blue[proxy.layer != 0].sum()) == 0  # the back and the fill do not repeat it

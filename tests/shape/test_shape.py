@@ -116,3 +116,20 @@ def test_a_run_can_start_from_another_runs_weights(tiny_data_dir, tiny_shape, tm
     other = dataclasses.replace(config, model=dataclasses.replace(config.model, channels=(8, 24)))
     with pytest.raises(CheckpointError, match="differs"):
         train_shape(other, tiny_dataset(tiny_data_dir), tmp_path / "bad", init=tiny_shape)
+
+
+def test_a_shape_config_that_does_not_fit_its_weights_is_refused(tiny_shape, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "shape"
+    shutil.copytree(tiny_shape / "checkpoint", folder)
+    meta = json.loads((folder / "config.json").read_text())
+    meta["model"]["channels"] = [c * 64 for c in meta["model"]["channels"]]
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        load_shape_checkpoint(folder)
+    meta["model"]["blocks_per_level"] = 10**9
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="far larger than its weights"):
+        load_shape_checkpoint(folder)

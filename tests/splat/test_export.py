@@ -86,3 +86,33 @@ def test_splat_records(tmp_path, generator):
     q = g.params["quats"][first] / g.params["quats"][first].norm()
     np.testing.assert_allclose((rec["rotation"][0] - 128.0) / 128.0, q.numpy(), atol=1.0 / 128)
     assert importance[0] >= np.median(importance)
+
+
+def test_ascii_ply_reads_and_declared_counts_are_checked_against_the_file_size(tmp_path, generator):
+    g = random_gaussians(6, 1, generator)
+    save_ply(tmp_path / "scene.ply", g)
+    ply = PlyData.read(str(tmp_path / "scene.ply"))
+    ply.text = True
+    ply.write(str(tmp_path / "ascii.ply"))
+    back = load_ply(tmp_path / "ascii.ply")
+    torch.testing.assert_close(back.params["means"], g.params["means"])
+    data = (tmp_path / "ascii.ply").read_bytes()
+    (tmp_path / "claims.ply").write_bytes(data.replace(b"element vertex 6", b"element vertex 100000000"))
+    with pytest.raises(DataFormatError, match=r"100,000,000 'vertex' rows"):  # refused before plyfile allocates
+        load_ply(tmp_path / "claims.ply")
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda data: b"", "empty file"),
+    (lambda data: b"plyx\n" + data[4:], "not a .ply"),
+    (lambda data: data[:-1], "truncated"),
+    (lambda data: data.replace(b"format binary_little_endian", b"format binary_middle_endian"), "format"),
+    (lambda data: data.replace(b"property float x", b"property float128 x"), "property line"),
+    (lambda data: data.replace(b"element vertex 4", b"element vertex -4"), "element line"),
+    (lambda data: data.replace(b"end_header\n", b"end_headr\n"), "unexpected line"),
+])
+def test_load_ply_refuses_damaged_files(tmp_path, generator, damage, problem):
+    save_ply(tmp_path / "scene.ply", random_gaussians(4, 0, generator))
+    (tmp_path / "bad.ply").write_bytes(damage((tmp_path / "scene.ply").read_bytes()))
+    with pytest.raises(DataFormatError, match=problem):
+        load_ply(tmp_path / "bad.ply")

@@ -115,3 +115,28 @@ def test_bad_checkpoints_raise_checkpoint_error(tmp_path, checkpoint, damage, me
     with pytest.raises(CheckpointError, match=message) as e:
         load_checkpoint(folder)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("block_out_channels", [512, 1024], "weights do not fit"),  # far larger than the weights
+    ("layers_per_block", 10**9, "far larger than its weights"),  # would build block after block
+    ("norm_num_groups", 0, "invalid model config"),
+    ("cross_attention_dim", "abc", "cannot build the model"),
+])
+def test_a_config_that_does_not_fit_its_weights_is_refused_before_the_network_is_built(checkpoint, monkeypatch,
+                                                                                        key, value, message):
+    folder, _ = checkpoint
+    meta = json.loads((folder / "config.json").read_text())
+    meta["model"][key] = value
+    (folder / "config.json").write_text(json.dumps(meta))
+    built_on = []
+    init = ViewGenNet.__init__
+
+    def recording_init(self, config):
+        init(self, config)
+        built_on.append(next(self.parameters()).device.type)
+
+    monkeypatch.setattr(ViewGenNet, "__init__", recording_init)
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(folder)
+    assert built_on in ([], ["meta"])  # never with real memory

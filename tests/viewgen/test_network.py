@@ -68,7 +68,7 @@ def test_views_count_is_read_from_the_shapes_so_guidance_can_stack_batches():
     """Stacking [uncond; cond] along B (as the samplers do) gives the same result as two calls."""
     net = ViewGenNet(tiny_model()).eval()
     x, c_noise, photo, pose = inputs(b=1, v=4)
-    null = null_condition(photo, pose)
+    null = null_condition(photo=photo, pose=pose)
     with torch.no_grad():
         both = net(torch.cat([x, x]), torch.cat([c_noise, c_noise]), torch.cat([null["photo"], photo]),
                    torch.cat([null["pose"], pose]))
@@ -85,13 +85,16 @@ def test_bad_shapes_are_rejected():
         net(x, c_noise, photo[:1], pose)
 
 
-def test_drop_condition_drops_photo_and_pose_together_per_object(generator):
-    photo, pose = torch.ones(64, 3, 4, 4), torch.ones(64, 5, 4)
-    dropped_photo, dropped_pose = drop_condition(photo, pose, 0.5, generator)
-    photo_kept = dropped_photo.flatten(1).amax(1) > 0  # [B]
-    pose_kept = dropped_pose.flatten(1).amax(1) > 0
-    assert torch.equal(photo_kept, pose_kept)
-    assert 10 < int(photo_kept.sum()) < 54
+def test_drop_condition_drops_photo_pose_and_proxy_together_per_object_and_keeps_the_rays(generator):
+    cond = {"photo": torch.ones(64, 3, 4, 4), "pose": torch.ones(64, 5, 4), "proxy": torch.ones(64, 5, 6, 4, 4),
+            "rays": torch.ones(64, 5, 6, 4, 4)}
+    dropped = drop_condition(cond, 0.5, generator)
+    kept = {k: dropped[k].flatten(1).amax(1) > 0 for k in cond}  # [B] each
+    assert torch.equal(kept["photo"], kept["pose"]) and torch.equal(kept["photo"], kept["proxy"])
+    assert bool(kept["rays"].all())
+    assert 10 < int(kept["photo"].sum()) < 54
+    null = null_condition(**cond)
+    assert float(null["proxy"].abs().max()) == 0.0 and torch.equal(null["rays"], cond["rays"])
 
 
 def test_denoiser_wraps_the_backbone_with_edm_and_consistency_preconditioning():

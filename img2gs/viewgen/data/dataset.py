@@ -1,13 +1,14 @@
 """Reading a built dataset: `ViewDataset(folder, split)`, a torch Dataset over its samples.
 
 Shards are memory-mapped (safetensors) and read one sample at a time, so a dataset larger than RAM
-works; handles are opened lazily in each process, so the dataset can go to DataLoader workers.
+works; handles are opened lazily in each process, so the dataset can go to DataLoader workers. Every
+shard's header is checked against meta.json when the dataset is opened (DataFormatError), so a corrupt,
+truncated or mismatched shard stops a command before any work.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import os
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from safetensors import safe_open
 from torch import Tensor
 
 from img2gs.errors import DataFormatError
-from img2gs.viewgen.data.shards import SPLITS, read_meta
+from img2gs.viewgen.data.shards import SPLITS, ShardHeader, read_meta, read_shard_header
 
 
 class ViewDataset(torch.utils.data.Dataset):
@@ -42,11 +43,20 @@ class ViewDataset(torch.utils.data.Dataset):
         self._starts: list[int] = []
         self.has_depth = bool(self.paths)  # every shard holds the depth layers (dataset format 2)
         for path in self.paths:
-            with safe_open(str(path), framework="pt") as f:
-                self._starts.append(len(self.object_ids))
-                self.object_ids += json.loads(f.metadata()["object_ids"])
-                self.has_depth &= "depth" in f.keys()
+            header = self._checked_header(path)
+            self._starts.append(len(self.object_ids))
+            self.object_ids += header.object_ids
+            self.has_depth &= header.has_depth
         self._handles: dict[int, object] = {}
+
+    def _checked_header(self, path: Path) -> ShardHeader:
+        """The shard's header, its views and resolution those of meta.json."""
+        header = read_shard_header(path)
+        expected = (self.views_per_sample, self.resolution, self.resolution)
+        if (header.views, header.height, header.width) != expected:
+            raise DataFormatError(f"{path}: {header.views} views of {header.width}x{header.height} per sample, "
+                                  f"but meta.json says {expected[0]} of {expected[1]}x{expected[1]}")
+        return header
 
     @property
     def resolution(self) -> int:
@@ -62,9 +72,7 @@ class ViewDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor | str]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"sample {index} out of range for {len(self)} samples")
-        index %= len(self)
-        shard = bisect.bisect_right(self._starts, index) - 1
-        local = index - self._starts[shard]
+        shard, local = self.locate(index)
         handle = self._handle(shard)
         images = handle.get_slice("images")[local].float() / 255.0  # [V, H, W, 4]
         poses = handle.get_slice("poses")[local].float()  # [V, 3]
@@ -72,6 +80,17 @@ class ViewDataset(torch.utils.data.Dataset):
         if self.has_depth:
             item["depth"] = handle.get_slice("depth")[local].float()  # [2, H, W]
         return item
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """(shard, index within the shard) of sample `index`."""
+        index %= len(self)
+        shard = bisect.bisect_right(self._starts, index) - 1
+        return shard, index - self._starts[shard]
+
+    def shard_range(self, shard: int) -> range:
+        """The sample indices held by shard `shard`."""
+        end = self._starts[shard + 1] if shard + 1 < len(self._starts) else len(self)
+        return range(self._starts[shard], end)
 
     def _handle(self, shard: int):
         if shard not in self._handles:

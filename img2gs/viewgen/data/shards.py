@@ -6,6 +6,10 @@ Each shard holds S samples of V views:
     depth   float16 [S, 2, H, W]     camera z of the first / last surface along each ray of view 0
                                      (img2gs.render.depth_layers), 0 = miss; format 2 and later
 and, as safetensors metadata (a string), `object_ids`: the JSON list of the S object ids.
+
+Reading checks a shard's tensor names, dtypes and shapes and its metadata from the header first
+(`read_shard_header`), so a corrupt, truncated or foreign shard is a DataFormatError before any sample
+is read.
 """
 
 from __future__ import annotations
@@ -36,6 +40,18 @@ class Shard:
     depth: np.ndarray | None = None  # [S, 2, H, W] float16 (front, back) of view 0
 
 
+@dataclass(frozen=True)
+class ShardHeader:
+    """What a shard's header says (checked against the layout above)."""
+
+    samples: int  # S
+    views: int  # V
+    height: int
+    width: int
+    has_depth: bool
+    object_ids: list[str]
+
+
 def shard_name(split: str, index: int) -> str:
     return f"{split}-{index:05d}.safetensors"
 
@@ -61,17 +77,23 @@ def write_shard(path: str | os.PathLike, shard: Shard) -> None:
 
 
 def read_shard(path: str | os.PathLike) -> Shard:
-    """Load a whole shard into memory."""
+    """Load a whole shard into memory (its header checked first)."""
     with _open(path) as f:
-        depth = f.get_tensor("depth") if "depth" in f.keys() else None
-        return Shard(images=f.get_tensor("images"), poses=f.get_tensor("poses"), object_ids=_ids(f, path),
+        header = _header(f, path)
+        depth = f.get_tensor("depth") if header.has_depth else None
+        return Shard(images=f.get_tensor("images"), poses=f.get_tensor("poses"), object_ids=header.object_ids,
                      depth=depth)
+
+
+def read_shard_header(path: str | os.PathLike) -> ShardHeader:
+    """A shard's layout and object ids from its header only, checked; DataFormatError names the problem."""
+    with _open(path) as f:
+        return _header(f, path)
 
 
 def shard_object_ids(path: str | os.PathLike) -> list[str]:
     """The object ids of a shard, from its header only."""
-    with _open(path) as f:
-        return _ids(f, path)
+    return read_shard_header(path).object_ids
 
 
 def write_meta(folder: Path, meta: dict) -> None:
@@ -84,11 +106,28 @@ def read_meta(folder: str | os.PathLike) -> dict:
         raise DataFormatError(f"{folder} is not an img2gs dataset (no {META_FILE}; build one with `img2gs data build`)")
     try:
         meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:  # ValueError: bad JSON
         raise DataFormatError(f"{path}: cannot read ({e})") from None
-    if meta.get("format") not in READABLE_FORMATS:
-        raise DataFormatError(f"{path}: unsupported dataset format {meta.get('format')!r} (expected {FORMAT})")
+    if not isinstance(meta, dict) or meta.get("format") not in READABLE_FORMATS:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise DataFormatError(f"{path}: unsupported dataset format {found!r} (expected {FORMAT})")
+    _check_meta(meta, path)
     return meta
+
+
+def _check_meta(meta: dict, path: Path) -> None:
+    """The fields readers use: positive `resolution` and `views_per_sample`, `shards` of plain file names."""
+    for key in ("resolution", "views_per_sample"):
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise DataFormatError(f"{path}: {key!r} must be a positive whole number, got {value!r:.40}")
+    shards = meta.get("shards")
+    if not isinstance(shards, dict) or not all(isinstance(names, list) for names in shards.values()):
+        raise DataFormatError(f"{path}: 'shards' must map each split to a list of shard file names")
+    for names in shards.values():
+        for name in names:
+            if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+                raise DataFormatError(f"{path}: shard {name!r:.60} is not a file name in the dataset folder")
 
 
 def _open(path: str | os.PathLike):
@@ -98,8 +137,37 @@ def _open(path: str | os.PathLike):
         raise DataFormatError(f"{path}: not a readable safetensors shard ({e})") from None
 
 
+def _header(f, path) -> ShardHeader:
+    images = _spec(f, "images", path)
+    if images[0] != "U8" or len(images[1]) != 5 or images[1][-1] != 4:
+        raise DataFormatError(f"{path}: 'images' must be uint8 [S, V, H, W, 4], got {images[0]} {list(images[1])}")
+    s, v, h, w, _ = images[1]
+    expected = {"poses": ("F32", (s, v, 3)), "depth": ("F16", (s, 2, h, w))}
+    has_depth = "depth" in f.keys()
+    for name in ("poses", "depth") if has_depth else ("poses",):
+        spec = _spec(f, name, path)
+        if spec != expected[name]:
+            raise DataFormatError(f"{path}: {name!r} is {spec[0]} {list(spec[1])}, expected "
+                                  f"{expected[name][0]} {list(expected[name][1])} for these images")
+    ids = _ids(f, path)
+    if len(ids) != s:
+        raise DataFormatError(f"{path}: {len(ids)} object_ids for {s} samples")
+    return ShardHeader(s, v, h, w, has_depth, ids)
+
+
+def _spec(f, name: str, path) -> tuple[str, tuple[int, ...]]:
+    """(dtype, shape) of tensor `name` from the header."""
+    if name not in f.keys():
+        raise DataFormatError(f"{path}: shard has no {name!r} tensor")
+    tensor = f.get_slice(name)
+    return tensor.get_dtype(), tuple(tensor.get_shape())
+
+
 def _ids(f, path) -> list[str]:
     try:
-        return list(json.loads((f.metadata() or {})["object_ids"]))
-    except (KeyError, json.JSONDecodeError):
+        ids = json.loads((f.metadata() or {})["object_ids"])
+    except (KeyError, ValueError, RecursionError):  # ValueError: bad JSON
         raise DataFormatError(f"{path}: shard has no object_ids metadata") from None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise DataFormatError(f"{path}: the shard's object_ids metadata is not a list of strings")
+    return ids
