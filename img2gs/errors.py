@@ -31,3 +31,8 @@ class PresetError(Img2gsError):
 
 class SettingError(Img2gsError):
     """An IMG2GS_* environment setting (e.g. an input limit, see img2gs.limits) is malformed."""
+
+
+class StageError(Img2gsError):
+    """A pipeline stage failed for a reason that is not the input's fault (a bug, or memory ran out): the
+    message names the stage and the input; the original exception is chained as its cause."""

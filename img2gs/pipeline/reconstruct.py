@@ -26,7 +26,7 @@ import torch
 
 from img2gs.cameras import OrbitPose, input_pose, target_orbit
 from img2gs.device import resolve_device
-from img2gs.errors import CheckpointError, ImageInputError, OutputError
+from img2gs.errors import CheckpointError, ImageInputError, Img2gsError, OutputError, StageError
 from img2gs.image_io import load_image, resize_rgba
 from img2gs.paths import find_default_checkpoint
 from img2gs.pipeline.fit_views import VIEW_SOURCES, blend_seen, concat_views, photo_tiles, proxy_target_views
@@ -110,11 +110,21 @@ StageCallback = Callable[[str], None]
 
 
 @contextmanager
-def _stage(name: str, timings: dict[str, float], on_stage: StageCallback | None) -> Iterator[None]:
+def _stage(name: str, timings: dict[str, float], on_stage: StageCallback | None, subject: str = "") -> Iterator[None]:
+    """Time stage `name`; an unexpected failure inside it becomes a StageError naming the stage and
+    `subject` (the input), so the user reads one line, not a traceback (the cause stays chained)."""
     if on_stage is not None:
         on_stage(name)
     start = time.perf_counter()
-    yield
+    try:
+        yield
+    except (Img2gsError, OSError):
+        raise
+    except MemoryError:
+        raise StageError(f"{subject}: the {name} stage ran out of memory (try --preset fast)") from None
+    except Exception as e:  # noqa: BLE001 - anything else is a bug; say where it happened
+        raise StageError(f"{subject}: the {name} stage failed unexpectedly ({type(e).__name__}: {e}); "
+                         "this is a bug in img2gs, please report it with the photo") from e
     timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
 
@@ -131,11 +141,11 @@ def reconstruct(
     device = resolve_device(config.device)
     model_dir = resolve_model_dir(model_dir)
     timings: dict[str, float] = {}
-    with _stage("preprocess", timings, on_stage):
+    with _stage("preprocess", timings, on_stage, str(photo_path)):
         photo = prepare_photo(photo_path, config)  # [S, S, 4]
-    with _stage("shape", timings, on_stage):
+    with _stage("shape", timings, on_stage, str(photo_path)):
         (proxy, start), pose = lift_to_proxy(photo, config, model_dir, device, (config.lift, config.init_lift))
-    with _stage("views", timings, on_stage):
+    with _stage("views", timings, on_stage, str(photo_path)):
         targets = target_orbit(config.n_views)
         target_views, render = proxy_target_views(proxy, targets, config.fit_size, backend=config.backend)
         if config.view_source == "generator":
@@ -143,12 +153,12 @@ def reconstruct(
             target_views = dataclasses.replace(target_views, images=blend_seen(generated, render))
         tiles = photo_tiles(photo, pose, config.fit_size)
         fit_views = concat_views(tiles, target_views)
-    with _stage("fit", timings, on_stage):
+    with _stage("fit", timings, on_stage, str(photo_path)):
         weights = torch.ones(len(fit_views))
         weights[: len(tiles)] = config.input_view_weight
         result = fit(fit_views, config.fit, backend=config.backend, device=device, view_weights=weights,
                      init=start.gaussians)
-    with _stage("export", timings, on_stage):
+    with _stage("export", timings, on_stage, str(photo_path)):
         views = concat_views(photo_tiles(resize_rgba(photo, config.fit_size), pose, config.fit_size), target_views)
         write_outputs(result.gaussians, views, outputs, config, pose)
     return ReconstructReport(timings, outputs, len(result.gaussians), result.stats, pose.elevation,

@@ -154,8 +154,11 @@ def test_no_partial_file_after_an_exception_mid_export(tmp_path, photo, tiny_mod
 
     monkeypatch.setattr(PlyData, "write", write_half_then_fail)
     result = _reconstruct([str(photo), "-o", str(tmp_path / "scene.ply")], tiny_model)
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     assert list(tmp_path.iterdir()) == [photo]  # neither scene.ply nor a temp file is left
+    # an internal failure is one line naming the stage and the photo, not a traceback
+    assert "export stage failed" in result.output and "photo.png" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_elevation_given_overrides_the_shape_stage_estimate(tmp_path, photo, tiny_model):
