@@ -56,13 +56,19 @@ class LiftedProxy:
     layer: Tensor  # [N] int8: 0 front, 1 back, 2 fill
 
 
+def fill_from_nearest(values: Tensor, valid: Tensor) -> Tensor:
+    """values [R, R, ...] with every pixel outside `valid` [R, R] (bool, not all False) given the value of
+    its nearest valid pixel."""
+    _, (rows, cols) = distance_transform_edt(~valid.cpu().numpy(), return_indices=True)
+    return values[torch.from_numpy(rows), torch.from_numpy(cols)]
+
+
 def extend_depth(depth: Tensor, valid: Tensor) -> Tensor:
     """depth [R, R] with every invalid pixel set to the depth of its nearest valid pixel."""
     if not bool(valid.any()):
         raise DataFormatError("lifting the photo to 3D: the depth layers cover none of the object's pixels "
                               "(the object is too small or too thin in the photo)")
-    _, (rows, cols) = distance_transform_edt(~valid.cpu().numpy(), return_indices=True)
-    return depth[torch.from_numpy(rows), torch.from_numpy(cols)]
+    return fill_from_nearest(depth, valid)
 
 
 def interior_colors(image: Tensor, min_alpha: float) -> Tensor:
@@ -71,11 +77,10 @@ def interior_colors(image: Tensor, min_alpha: float) -> Tensor:
     Rim pixels of a cut-out mix the object with its old background (a halo the matting leaves); on the
     front layer that is what the photo shows, but repeated on the back and along every fill segment it
     paints a background-coloured streak down the object's side. Without opaque pixels: the image's own."""
-    solid = (image[..., 3] >= min_alpha).cpu().numpy()
-    if not solid.any():
+    solid = image[..., 3] >= min_alpha
+    if not bool(solid.any()):
         return image[..., :3]
-    _, (rows, cols) = distance_transform_edt(~solid, return_indices=True)
-    return image[..., :3][torch.from_numpy(rows), torch.from_numpy(cols)]
+    return fill_from_nearest(image[..., :3], solid)
 
 
 def resample_layer(depth: Tensor, valid: Tensor, size: int) -> Tensor:

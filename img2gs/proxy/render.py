@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from img2gs.cameras import FOV_DEG, intrinsics_from_fov, orbit_to_c2w
 from img2gs.proxy.lift import LiftedProxy
 from img2gs.splat.gaussians import Gaussians, rgb_to_sh0
 from img2gs.splat.render import render_gaussians, unpremultiply
@@ -46,6 +47,15 @@ def render_proxy(proxy: LiftedProxy, c2w: Tensor, K: Tensor, width: int, height:
         depth.append(torch.where(drawn, out[..., 3:], torch.zeros_like(alpha))[..., 0].cpu())
         seen.append(torch.where(drawn, unpremultiply(flag, alpha), torch.zeros_like(flag))[..., 0].cpu())
     return ProxyRender(rgba=torch.cat(rgba), depth=torch.cat(depth), seen=torch.cat(seen))
+
+
+def render_proxy_at_orbit(proxy: LiftedProxy, poses: Tensor, size: int, *, backend: str = "auto",
+                         chunk: int = 8) -> ProxyRender:
+    """The proxy rendered at orbit poses [N, 3] (elevation, azimuth, radius; img2gs.cameras) with the
+    contract's field of view, `size` px square."""
+    c2w = orbit_to_c2w(poses[:, 0], poses[:, 1], poses[:, 2])
+    K = intrinsics_from_fov(FOV_DEG, size, size).expand(len(poses), 3, 3)
+    return render_proxy(proxy, c2w, K, size, size, backend=backend, chunk=chunk)
 
 
 def _degree0(g: Gaussians) -> Gaussians:

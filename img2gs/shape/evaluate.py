@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from img2gs.cameras import FOV_DEG, input_pose, intrinsics_from_fov, orbit_to_c2w
+from img2gs.cameras import input_pose
 from img2gs.metrics import mask_iou
 from img2gs.proxy.lift import LiftConfig, lift_photo
-from img2gs.proxy.render import render_proxy
+from img2gs.proxy.render import render_proxy_at_orbit
 from img2gs.shape.estimator import ShapeEstimator
 from img2gs.shape.loss import object_mask
 from img2gs.viewgen.data.selection import data_source, spread_samples
@@ -50,11 +50,8 @@ class ShapeEvalReport:
 
 def lifted_iou(photo, front, back, valid, elevation, poses, truth_alpha, lift: LiftConfig) -> float:
     """Mean silhouette IoU at `poses` [T, 3] of the photo lifted on (front, back) from `elevation`."""
-    size = truth_alpha.shape[-1]
     proxy = lift_photo(photo, front, back, valid, input_pose(elevation), lift)
-    c2w = orbit_to_c2w(poses[:, 0], poses[:, 1], poses[:, 2])
-    K = intrinsics_from_fov(FOV_DEG, size, size).expand(len(poses), 3, 3)
-    render = render_proxy(proxy, c2w, K, size, size)
+    render = render_proxy_at_orbit(proxy, poses, truth_alpha.shape[-1])
     return float(mask_iou(render.rgba[..., 3] > 0.5, truth_alpha > 0.5).mean())
 
 

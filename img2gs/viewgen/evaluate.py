@@ -136,7 +136,7 @@ def evaluate_views(dataset, entries: list[EvalEntry], max_samples: int | None = 
         if proxies is not None:
             full = proxies[i]  # all V views; view 0 is the photo's own
             proxy = ProxyRender(full.rgba[1:], full.depth[1:], full.seen[1:])
-            proxy_views = composite_on(torch.stack([resize_rgba(im, r) for im in proxy.rgba]), 1.0)
+            proxy_views = composite_on(resize_rgba(proxy.rgba, r), 1.0)  # [V-1, R, R, 3]
             _add_scores(sums[PROXY_LABEL], proxy_views, truth, lpips_fn)
             row.append(proxy_views[0])
         for entry in entries:

@@ -36,28 +36,29 @@ from safetensors import safe_open
 
 import img2gs
 from img2gs.atomic import atomic_path, atomic_write_text
-from img2gs.cameras import FOV_DEG, input_pose, intrinsics_from_fov, orbit_to_c2w
+from img2gs.cameras import input_pose
 from img2gs.errors import DataFormatError, OutputError
 from img2gs.proxy.lift import LiftConfig, lift_photo
-from img2gs.proxy.render import ProxyRender, render_proxy
+from img2gs.proxy.render import ProxyRender, render_proxy_at_orbit
 from img2gs.shape.checkpoint import shape_dir_of
 from img2gs.shape.estimator import ShapeEstimator
 from img2gs.viewgen.data.dataset import ViewDataset
 
 FORMAT = "img2gs-proxy-views/1"
 MANIFEST = "proxy_views.json"
-LIFT = LiftConfig(size=64)  # the dataset's photos are 64 px
 
 
-def sample_proxy_views(estimator, images: torch.Tensor, poses: torch.Tensor, resolution: int,
-                       lift: LiftConfig = LIFT) -> ProxyRender:
+def dataset_lift(resolution: int) -> LiftConfig:
+    """The lift of a dataset's photos: one column of Gaussians per pixel of the photo as stored."""
+    return LiftConfig(size=resolution)
+
+
+def sample_proxy_views(estimator, images: torch.Tensor, poses: torch.Tensor, resolution: int) -> ProxyRender:
     """The proxy of one sample (images [V, H, W, 4], poses [V, 3]) rendered at all V poses, R px."""
-    photo = images[0]
+    photo, lift = images[0], dataset_lift(images.shape[1])
     estimate = estimator(photo)
     proxy = lift_photo(photo, estimate.front, estimate.back, estimate.valid, input_pose(float(poses[0, 0])), lift)
-    c2w = orbit_to_c2w(poses[:, 0], poses[:, 1], poses[:, 2])
-    K = intrinsics_from_fov(FOV_DEG, resolution, resolution).expand(len(poses), 3, 3)
-    return render_proxy(proxy, c2w, K, resolution, resolution, chunk=len(poses))
+    return render_proxy_at_orbit(proxy, poses, resolution, chunk=len(poses))
 
 
 def _manifest(dataset_dir: Path, shape_dir: Path, resolution: int) -> dict:
@@ -66,7 +67,7 @@ def _manifest(dataset_dir: Path, shape_dir: Path, resolution: int) -> dict:
     return {"format": FORMAT, "created_with": f"img2gs {img2gs.__version__}", "resolution": resolution,
             "dataset": {"folder": str(dataset_dir), "shards": meta.get("shards")},
             "shape_model": {"folder": str(shape_dir), "provenance": shape_config.get("provenance")},
-            "lift": vars(LIFT),
+            "lift": vars(dataset_lift(int(meta["resolution"]))),
             "arrays": {"rgba": "uint8 [S, V, R, R, 4]", "depth": "float16 [S, V, R, R]", "seen": "uint8 [S, V, R, R]"}}
 
 
