@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import os
 from pathlib import Path
@@ -11,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from img2gs.cli.app import EXIT_USER_ERROR, command, console
+from img2gs.cli.app import EXIT_USER_ERROR, FACES_HELP, command, console
 from img2gs.pipeline.batch import BatchOutcome, OutputNaming, expand_inputs, run_batch
 from img2gs.pipeline.outputs import ReconstructOutputs
 from img2gs.pipeline.reconstruct import (
@@ -32,9 +34,14 @@ ELEVATION_HELP = "Camera elevation of the photo, degrees (default: estimated by 
 
 
 def _config(preset: str, views: int | None, steps: int | None, elevation: float | None, no_remove_bg: bool,
-            device: str, seed: int | None, view_source: str | None = None) -> ReconstructConfig:
+            device: str, seed: int | None, view_source: str | None = None, faces: int | None = None
+            ) -> ReconstructConfig:
     config = load_reconstruct_config(preset)
     try:
+        if faces is not None:
+            fit = config.fit
+            config = dataclasses.replace(config, fit=dataclasses.replace(fit, mesh=dataclasses.replace(
+                fit.mesh, max_faces=faces)))
         return with_overrides(config, n_views=views, steps=steps, elevation=elevation, device=device, seed=seed,
                               remove_background=False if no_remove_bg else None, view_source=view_source)
     except ValueError as e:
@@ -46,6 +53,7 @@ def reconstruct_command(
     photo: Path = typer.Argument(..., help="The photo of an object (PNG/JPEG/WebP/TIFF; alpha is used if present)."),
     output: Path = typer.Option(..., "-o", "--output", help="The Gaussian-splat scene to write (.ply)."),
     mesh: Path | None = typer.Option(None, "--mesh", help="Also write a mesh (.glb, .obj or .ply)."),
+    faces: int | None = typer.Option(None, "--faces", min=0, help=FACES_HELP),
     views_dir: Path | None = typer.Option(None, "--views-dir", help="Also write the generated views + transforms.json."),
     preview: Path | None = typer.Option(None, "--preview", help="Also write a turntable preview (.gif)."),
     preset: str = typer.Option("default", "--preset", help=PRESET_HELP),
@@ -61,7 +69,7 @@ def reconstruct_command(
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
 ) -> None:
     """Turn one photo of an object into a 3D Gaussian-splat scene (and optionally a mesh)."""
-    config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source)
+    config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source, faces)
     outputs = ReconstructOutputs(ply=output, mesh=mesh, views_dir=views_dir, preview=preview, force=force)
     with console.status("starting") as status:
         report = reconstruct(photo, outputs, config, model_dir=model,
@@ -101,6 +109,7 @@ def batch(
     out_dir: Path = typer.Option(..., "-o", "--output-dir",
                                  help="Folder for the outputs (<stem>.ply, ...; <stem>_<ext>.ply where stems clash)."),
     mesh_format: str | None = typer.Option(None, "--mesh", help="Also write <stem>_mesh.FORMAT: glb | obj | ply."),
+    faces: int | None = typer.Option(None, "--faces", min=0, help=FACES_HELP),
     save_views: bool = typer.Option(False, "--views-dir", help="Also write <stem>_views/ with the generated views."),
     preview: bool = typer.Option(False, "--preview", help="Also write <stem>_turntable.gif."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Photos converted in parallel (processes)."),
@@ -118,7 +127,7 @@ def batch(
     """Convert many photos; goes on past bad files and ends with a summary (exit 0 only if all succeeded)."""
     if mesh_format is not None and mesh_format.lower().lstrip(".") not in ("glb", "obj", "ply"):
         raise typer.BadParameter("--mesh must be glb, obj or ply")
-    config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source)
+    config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source, faces)
     photos = expand_inputs(inputs)
     if not photos:
         raise typer.BadParameter(f"no files match {' '.join(inputs)}")

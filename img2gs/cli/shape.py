@@ -14,7 +14,8 @@ PRESET_HELP = "Shape-stage preset: tiny | cpu (configs/shape/) or a path to a .j
 
 @command(train_app, name="shape")
 def train_shape_command(
-    data: Path = typer.Option(..., "--data", help="Dataset folder from `img2gs data build` (format 2: depth layers)."),
+    data: list[Path] = typer.Option(..., "--data", help="Dataset folder from `img2gs data build` (format 2: depth "
+                                    "layers); repeat it to train on several builds as one."),
     output: Path = typer.Option(..., "-o", "--output", help="Run folder (checkpoint/, log.jsonl, training_options.json)."),
     preset: str = typer.Option("cpu", "--preset", help=PRESET_HELP),
     steps: int | None = typer.Option(None, "--steps", min=1, help="Override the preset's number of steps."),
@@ -36,9 +37,11 @@ def train_shape_command(
     dataset = load_shards(data, config.loop.data_split)
     dev = resolve_device(device)
     _train("shape stage", lambda report: train_shape(config, dataset, output, resume=resume, device=dev,
-                                                     provenance={"data": str(data)}, report=report, init=init),
+                                                     provenance={"data": ", ".join(map(str, data))}, report=report,
+                                                     init=init),
            config.loop.steps, output,
-           f"shape stage: {len(dataset)} samples from {data}, {config.loop.steps} steps on {dev}, run folder {output}")
+           f"shape stage: {len(dataset)} samples from {', '.join(map(str, data))}, {config.loop.steps} steps on {dev}, "
+           f"run folder {output}")
 
 
 @command(eval_app, name="shape")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from img2gs.atomic import check_output_folder, check_output_path
-from img2gs.cli.app import command, console
+from img2gs.cli.app import FACES_HELP, command, console
 from img2gs.device import resolve_device
 from img2gs.errors import DataFormatError, OutputError
 from img2gs.limits import RENDER_SIDE, VIEW_BYTES
@@ -26,6 +28,7 @@ def fit(
     data_dir: Path = typer.Argument(..., help="Folder with transforms.json (nerfstudio) or transforms_train.json."),
     output: Path = typer.Option(..., "-o", "--output", help="The 3DGS .ply to write."),
     mesh: Path | None = typer.Option(None, "--mesh", help="Also write a mesh (.glb, .obj or .ply)."),
+    faces: int | None = typer.Option(None, "--faces", min=0, help=FACES_HELP),
     iters: int | None = typer.Option(None, "--iters", min=0, help="Optimisation steps (default: the preset's)."),
     preset: str = typer.Option("default", "--preset", help="Fit preset: tiny, fast, default, quality, or a .json."),
     backend: str = typer.Option("auto", "--backend", help="Rasterizer: auto, gsplat, cpu or torch."),
@@ -51,6 +54,8 @@ def fit(
     for path in paths:  # the side file follows the same rule as the .ply, before any work
         check_output_path(path, force)
     config = load_preset(FitConfig, "splat", preset, iterations=iters, seed=seed)
+    if faces is not None:
+        config = dataclasses.replace(config, mesh=dataclasses.replace(config.mesh, max_faces=faces))
     torch_device = resolve_device(device)
     backend_name = resolve_backend(backend, torch_device)
     views = read_posed_views(data_dir)

@@ -38,6 +38,8 @@ class ShapeLossConfig:
     gradient: float = 0.5  # L1 of the depth layers' finite differences (sharp, well-oriented surfaces)
     confidence: float = 0.1  # Laplace NLL of the back error (trains the confidence only)
     elevation: float = 0.2  # smooth L1 of the elevation, in units of 10 degrees
+    carve: float = 0.0  # the layers' surface points inside the other views' silhouettes (silhouette.py)
+    cover: float = 0.0  # the other views' silhouettes covered by the lifted points (silhouette.py)
 
 
 @dataclass(frozen=True)

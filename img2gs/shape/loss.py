@@ -8,6 +8,8 @@ hit): the camera contract fixes the scale (radius 3.2, field of view 40 degrees,
       + w_g (|d(front) - d(front*)| + |d(back) - d(back*)|)            (finite differences, both axes)
       + w_c (e_b / b + log b),  e_b = |back - back*| detached           (Laplace NLL: confidence only)
       + w_e smoothL1((elevation - elevation*) / 10 degrees)
+      + w_carve carve + w_cover cover                                   (silhouette.py: the layers lifted and
+                                                                         seen from the sample's other views)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import Tensor
 
 from img2gs.shape.config import ShapeLossConfig
 from img2gs.shape.network import ShapePrediction
+from img2gs.shape.silhouette import silhouette_terms
 
 ELEVATION_UNIT_DEG = 10.0
 
@@ -45,8 +48,11 @@ class ShapeLoss:
     def __init__(self, weights: ShapeLossConfig):
         self.w = weights
 
-    def __call__(self, pred: ShapePrediction, depth: Tensor, alpha: Tensor, elevation: Tensor) -> tuple[Tensor, dict]:
-        """depth [B, 2, R, R] true (front, back); alpha [B, R, R]; elevation [B] degrees."""
+    def __call__(self, pred: ShapePrediction, depth: Tensor, alpha: Tensor, elevation: Tensor,
+                 views: tuple[Tensor, Tensor] | None = None, generator: torch.Generator | None = None
+                 ) -> tuple[Tensor, dict]:
+        """depth [B, 2, R, R] true (front, back); alpha [B, R, R]; elevation [B] degrees; views: the other
+        views' (alpha [B, T, R, R], poses [B, T, 3]), needed when the carve or cover weight is not 0."""
         mask = object_mask(alpha, depth)
         front_err = (pred.front - depth[:, 0]).abs()
         back_err = (pred.back - depth[:, 1]).abs()
@@ -57,5 +63,10 @@ class ShapeLoss:
             "confidence": _masked_mean(back_err.detach() / pred.log_b.exp() + pred.log_b, mask),
             "elevation": F.smooth_l1_loss((pred.elevation - elevation) / ELEVATION_UNIT_DEG, torch.zeros_like(elevation)),
         }
+        if self.w.carve or self.w.cover:
+            if views is None:
+                raise ValueError("the silhouette terms need the sample's other views")
+            generator = generator or torch.Generator().manual_seed(0)
+            terms |= silhouette_terms(pred.front, pred.back, alpha > 0.5, elevation, *views, generator)
         total = sum(getattr(self.w, name) * value for name, value in terms.items())
         return total, {name: float(value.detach()) for name, value in terms.items()}

@@ -6,7 +6,7 @@ clipping, EMA weights, atomic checkpoints every K steps and on SIGINT / SIGTERM,
 depend on (seed, step) only, augmentations on the step's generator, so a resumed run reproduces the
 uninterrupted one.
 
-Augmentations: a left-right mirror of photo and depth (a mirrored object is an object, seen from the
+Augmentations: a left-right mirror of photo, depth and the other views (a mirrored object is an object, seen from the
 same elevation) and colour jitter (per-channel gains, channel order, greyscale) so that depth is read
 from shape and shading, not from the palette of the procedural objects.
 """
@@ -14,6 +14,7 @@ from shape and shading, not from the palette of the procedural objects.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -31,27 +32,36 @@ from img2gs.viewgen.batches import BatchSampler
 from img2gs.viewgen.training_loop import TrainResult, run_training, start_fresh
 
 
-def shape_batch(dataset, indices: list[int], resolution: int) -> tuple[Tensor, Tensor, Tensor]:
-    """(photos [B, R, R, 4], depth [B, 2, R, R], elevation [B]) of dataset samples `indices`."""
-    photos, depths, elevations = [], [], []
-    for i in indices:
-        sample = dataset[i]
-        photos.append(sample["images"][0])
-        depths.append(sample["depth"])
-        elevations.append(sample["poses"][0, 0])
-    photos, depth = torch.stack(photos), torch.stack(depths)
-    if photos.shape[1] != resolution:
-        raise DataFormatError(f"the dataset is at {photos.shape[1]} px but the shape model at {resolution} px")
-    return photos, depth, torch.stack(elevations)
+@dataclass(frozen=True)
+class ShapeBatch:
+    photos: Tensor  # [B, R, R, 4] view 0, straight alpha
+    depth: Tensor  # [B, 2, R, R] its true front / back camera z
+    elevation: Tensor  # [B] its elevation, degrees
+    target_alpha: Tensor  # [B, T, R, R] the other views' silhouettes
+    target_poses: Tensor  # [B, T, 3] their (elevation, azimuth, radius)
 
 
-def augment(photos: Tensor, depth: Tensor, config: ShapeTrainConfig, generator: torch.Generator
-            ) -> tuple[Tensor, Tensor]:
-    """Mirror and colour-jitter a batch (photos [B, R, R, 4], depth [B, 2, R, R])."""
-    b = photos.shape[0]
+def shape_batch(dataset, indices: list[int], resolution: int) -> ShapeBatch:
+    """The dataset samples `indices` as a ShapeBatch."""
+    items = [dataset[i] for i in indices]
+    images = torch.stack([item["images"] for item in items])  # [B, V, R, R, 4]
+    poses = torch.stack([item["poses"] for item in items])  # [B, V, 3]
+    if images.shape[2] != resolution:
+        raise DataFormatError(f"the dataset is at {images.shape[2]} px but the shape model at {resolution} px")
+    return ShapeBatch(photos=images[:, 0], depth=torch.stack([item["depth"] for item in items]),
+                      elevation=poses[:, 0, 0], target_alpha=images[:, 1:, ..., 3], target_poses=poses[:, 1:])
+
+
+def augment(batch: ShapeBatch, config: ShapeTrainConfig, generator: torch.Generator) -> ShapeBatch:
+    """Mirror and colour-jitter a batch. The mirror is the world's mirror through the input camera's
+    vertical plane: the photo, its depth and every other view flip left-right, their azimuths change sign."""
+    photos, b = batch.photos, batch.photos.shape[0]
     flip = torch.rand(b, generator=generator) < config.flip_probability
     photos = torch.where(flip[:, None, None, None], photos.flip(2), photos)
-    depth = torch.where(flip[:, None, None, None], depth.flip(3), depth)
+    depth = torch.where(flip[:, None, None, None], batch.depth.flip(3), batch.depth)
+    target_alpha = torch.where(flip[:, None, None, None], batch.target_alpha.flip(3), batch.target_alpha)
+    mirror = torch.tensor([1.0, -1.0, 1.0])
+    target_poses = torch.where(flip[:, None, None], batch.target_poses * mirror, batch.target_poses)
     rgb = photos[..., :3]
     gains = 1.0 + config.color_jitter * (2.0 * torch.rand(b, 1, 1, 3, generator=generator) - 1.0)
     rgb = (rgb * gains).clamp(0.0, 1.0)
@@ -61,7 +71,7 @@ def augment(photos: Tensor, depth: Tensor, config: ShapeTrainConfig, generator: 
     rgb = torch.gather(rgb, 3, order[:, None, None, :].expand_as(rgb))
     grey = torch.rand(b, generator=generator) < 0.15
     rgb = torch.where(grey[:, None, None, None], rgb.mean(-1, keepdim=True).expand_as(rgb), rgb)
-    return torch.cat([rgb, photos[..., 3:]], dim=-1), depth
+    return ShapeBatch(torch.cat([rgb, photos[..., 3:]], dim=-1), depth, batch.elevation, target_alpha, target_poses)
 
 
 class ShapeTask:
@@ -87,11 +97,12 @@ class ShapeTask:
         return {}
 
     def loss(self, step: int, generator: torch.Generator) -> tuple[Tensor, dict]:
-        photos, depth, elevation = shape_batch(self.dataset, self.sampler.object_indices(step),
-                                               self.config.model.resolution)
-        photos, depth = augment(photos, depth, self.config, generator)
-        pred = self.online(encode_input(photos).to(self.device))
-        return self.loss_fn(pred, depth.to(self.device), photos[..., 3].to(self.device), elevation.to(self.device))
+        batch = augment(shape_batch(self.dataset, self.sampler.object_indices(step), self.config.model.resolution),
+                        self.config, generator)
+        pred = self.online(encode_input(batch.photos).to(self.device))
+        views = (batch.target_alpha.to(self.device), batch.target_poses.to(self.device))
+        return self.loss_fn(pred, batch.depth.to(self.device), batch.photos[..., 3].to(self.device),
+                            batch.elevation.to(self.device), views, generator)
 
     def after_step(self, step: int) -> None:
         pass

@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import fast_simplification
 import numpy as np
 import torch
 import trimesh
@@ -35,6 +36,7 @@ from img2gs.cameras import FOV_DEG, ORBIT_RADIUS, intrinsics_from_fov, look_at, 
 from img2gs.errors import OutputError
 from img2gs.render.mesh_renderer import render_mesh
 from img2gs.render.surface import RenderSurface
+from img2gs.splat.asset_frame import ASSET_FRAME_SUFFIXES, to_asset_frame
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.render import render_depth
 from img2gs.splat.tsdf import tsdf_fuse
@@ -54,6 +56,11 @@ class MeshConfig:
     alpha_threshold: float = 0.5  # a pixel is covered when its rendered alpha is at least this
     min_component_fraction: float = 0.02  # keep components with >= this fraction of the largest's faces
     color_depth_tolerance: float = 0.03  # a vertex is visible in a view when |z - depth| < this
+    max_faces: int = 20_000  # decimate to at most this many faces (quadric edge collapse); 0 keeps all
+
+    def __post_init__(self) -> None:
+        if self.max_faces < 0:
+            raise ValueError(f"max_faces must be >= 0 (0 keeps every face), got {self.max_faces}")
 
 
 def sphere_cameras(n: int, radius: float = ORBIT_RADIUS) -> Tensor:
@@ -186,7 +193,7 @@ def extract_mesh(gaussians: Gaussians, config: MeshConfig = MeshConfig(), *, bac
         sel = torch.linspace(0, config.n_views - 1, min(config.silhouette_views, config.n_views)).round().long()
         level = silhouette_matched_level(tsdf, config.extent, alphas[sel], c2w[sel], K[sel],
                                          config.min_component_fraction)
-    mesh = tsdf_to_mesh(tsdf, config.extent, config.min_component_fraction, level)
+    mesh = decimate(tsdf_to_mesh(tsdf, config.extent, config.min_component_fraction, level), config.max_faces)
     vertices = torch.from_numpy(np.asarray(mesh.vertices, dtype=np.float32))
     colors, seen = vertex_colors_from_views(vertices, rgbs, depths, alphas, c2w, K, config.color_depth_tolerance,
                                             config.alpha_threshold)
@@ -196,6 +203,18 @@ def extract_mesh(gaussians: Gaussians, config: MeshConfig = MeshConfig(), *, bac
     rgba = torch.cat([colors, torch.ones(len(colors), 1)], dim=1)
     mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=(rgba * 255).round().byte().numpy())
     return mesh
+
+
+def decimate(mesh: trimesh.Trimesh, max_faces: int) -> trimesh.Trimesh:
+    """`mesh` with at most `max_faces` faces (0: unchanged): quadric-error edge collapse (Garland & Heckbert
+    1997) by fast-simplification. Measured on the example mug's 110k-face mesh, 2 cores: 0.19 s to 20k
+    faces, surface Chamfer 0.0029 of the unit sphere; pyfqmr gives the same Chamfer in 0.15 s."""
+    if not max_faces or len(mesh.faces) <= max_faces:
+        return mesh
+    vertices, faces = fast_simplification.simplify(np.asarray(mesh.vertices, np.float32),
+                                                   np.asarray(mesh.faces, np.int32),
+                                                   target_reduction=1.0 - max_faces / len(mesh.faces))
+    return trimesh.Trimesh(vertices, faces, process=True)
 
 
 def nearest_gaussian_colors(gaussians: Gaussians, points: Tensor) -> Tensor:
@@ -209,12 +228,15 @@ def nearest_gaussian_colors(gaussians: Gaussians, points: Tensor) -> Tensor:
 
 
 def save_mesh(path: str | os.PathLike, mesh: trimesh.Trimesh) -> Path:
-    """Write `mesh` as .glb, .obj or .ply (by suffix), atomically; NaN/Inf vertices are refused."""
+    """Write `mesh` (world frame) as .glb, .obj (both in glTF's +Y-up frame: asset_frame.py) or .ply (world
+    frame), by suffix, atomically; NaN/Inf vertices are refused."""
     path = Path(path)
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise OutputError(f"{path}: unsupported mesh format (use one of {', '.join(MESH_SUFFIXES)})")
     if len(mesh.faces) == 0 or not np.isfinite(np.asarray(mesh.vertices)).all():
         raise OutputError(f"refusing to write {path}: the mesh is empty or contains NaN/Inf vertices")
+    if path.suffix.lower() in ASSET_FRAME_SUFFIXES:
+        mesh = to_asset_frame(mesh)
     with atomic_path(path) as tmp:
         mesh.export(str(tmp), file_type=path.suffix.lower()[1:])
     return path

@@ -77,6 +77,7 @@ class LoopConfig:
     lr: float = 2e-4
     weight_decay: float = 0.0
     warmup_steps: int = 100
+    lr_final_ratio: float = 1.0  # 1: constant after warm-up; < 1: half-cosine decay to lr x this at the end
     grad_clip: float = 1.0
     ema_halflife_steps: float = 200.0  # EMA of the weights that are saved for sampling
     ema_rampup_ratio: float = 0.05  # early half-life = ratio * step (EDM's ema_rampup_ratio)
@@ -88,6 +89,8 @@ class LoopConfig:
     def __post_init__(self) -> None:
         if min(self.steps, self.batch_objects, self.views_per_object, self.checkpoint_every, self.log_every) < 1:
             raise PresetError("loop: steps, batch_objects, views_per_object, checkpoint_every, log_every must be >= 1")
+        if not 0.0 <= self.lr_final_ratio <= 1.0:
+            raise PresetError(f"loop: lr_final_ratio must be in [0, 1], got {self.lr_final_ratio}")
 
 
 @dataclass(frozen=True)

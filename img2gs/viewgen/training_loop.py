@@ -86,8 +86,13 @@ def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> 
 
 
 def learning_rate(config: LoopConfig, step: int) -> float:
-    """Linear warm-up to config.lr, then constant (EDM's schedule)."""
-    return config.lr * min(1.0, (step + 1) / max(1, config.warmup_steps))
+    """Linear warm-up to config.lr, then constant (EDM's schedule; `lr_final_ratio` 1) or a half-cosine
+    from config.lr down to config.lr x `lr_final_ratio` at the last step."""
+    warmup = max(1, config.warmup_steps)
+    if step + 1 < warmup or config.lr_final_ratio == 1.0:
+        return config.lr * min(1.0, (step + 1) / warmup)
+    progress = min(1.0, (step + 1 - warmup) / max(1, config.steps - warmup))
+    return config.lr * (config.lr_final_ratio + (1.0 - config.lr_final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 def ema_decay(config: LoopConfig, step: int) -> float:

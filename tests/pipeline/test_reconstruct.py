@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import trimesh
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -41,9 +42,10 @@ def _reconstruct(args: list[str], model: Path):
 
 def test_full_chain_writes_every_output_and_render_shows_the_object(tmp_path, photo, tiny_model):
     out = tmp_path / "out"
-    result = _reconstruct([str(photo), "-o", str(out / "scene.ply"), "--mesh", str(out / "mesh.glb"),
+    result = _reconstruct([str(photo), "-o", str(out / "scene.ply"), "--mesh", str(out / "mesh.glb"), "--faces", "300",
                            "--views-dir", str(out / "views"), "--preview", str(out / "turn.gif")], tiny_model)
     assert result.exit_code == 0, result.output
+    assert 0 < len(trimesh.load(out / "mesh.glb", force="mesh").faces) <= 300  # --faces reaches the export
     for stage in ("preprocess", "views", "fit", "export"):
         assert stage in result.output
     gaussians = load_ply(out / "scene.ply")

@@ -53,13 +53,16 @@ def test_augmentation_mirrors_photo_and_depth_together(tiny_data_dir):
     from viewgen_helpers import tiny_dataset
 
     dataset = tiny_dataset(tiny_data_dir)
-    photos, depth, _ = shape_batch(dataset, [0, 1], 16)
-    photos[..., :8, 3] = 0.0  # left half empty: a mirror moves the object to the right half
-    depth[..., :8] = 0.0
+    batch = shape_batch(dataset, [0, 1], 16)
+    batch.photos[..., :8, 3] = 0.0  # left half empty: a mirror moves the object to the right half
+    batch.depth[..., :8] = 0.0
     config = dataclasses.replace(load_shape_preset("tiny"), flip_probability=1.0, color_jitter=0.0)
-    out_photos, out_depth = augment(photos, depth, config, torch.Generator().manual_seed(0))
-    assert torch.equal(out_photos[..., 3], photos[..., 3].flip(2))
-    assert torch.equal(out_depth, depth.flip(3))
+    out = augment(batch, config, torch.Generator().manual_seed(0))
+    assert torch.equal(out.photos[..., 3], batch.photos[..., 3].flip(2))
+    assert torch.equal(out.depth, batch.depth.flip(3))
+    assert torch.equal(out.target_alpha, batch.target_alpha.flip(3))
+    assert torch.equal(out.target_poses[..., 1], -batch.target_poses[..., 1])  # azimuths mirrored
+    assert torch.equal(out.elevation, batch.elevation)
 
 
 def test_tiny_training_learns_writes_a_checkpoint_and_estimates(tiny_data_dir, tmp_path):
@@ -100,6 +103,18 @@ def test_cli_train_and_eval_shape(tiny_data_dir, tmp_path):
     assert evaluated.exit_code == 0, evaluated.output
     rows = __import__("json").loads((tmp_path / "eval.json").read_text())["rows"]
     assert rows["all"]["samples"] == 2 and 0.0 <= rows["all"]["iou_true_depth"] <= 1.0
+
+
+def test_cli_trains_on_several_builds_at_once(tiny_data_dir, tmp_path):
+    from viewgen_helpers import tiny_dataset
+
+    run = tmp_path / "run"
+    trained = runner.invoke(app, ["train", "shape", "--data", str(tiny_data_dir), "--data", str(tiny_data_dir),
+                                  "-o", str(run), "--preset", "tiny", "--device", "cpu"])
+    assert trained.exit_code == 0, trained.output
+    assert f"{2 * len(tiny_dataset(tiny_data_dir))} samples" in trained.output
+    _, info = load_shape_checkpoint(run)
+    assert info.provenance["data"] == f"{tiny_data_dir}, {tiny_data_dir}"
 
 
 def test_a_run_can_start_from_another_runs_weights(tiny_data_dir, tiny_shape, tmp_path):

@@ -7,7 +7,7 @@ from img2gs.cameras import intrinsics_from_fov
 from img2gs.errors import OutputError
 from img2gs.render.mesh_renderer import render_mesh
 from img2gs.splat.mesh import (
-    chamfer_distance, keep_large_components, save_mesh, sphere_cameras, surface_chamfer, tsdf_to_mesh,
+    MeshConfig, chamfer_distance, keep_large_components, save_mesh, sphere_cameras, surface_chamfer, tsdf_to_mesh,
     vertex_colors_from_views,
 )
 from img2gs.splat.tsdf import tsdf_fuse, tsdf_fuse_torch
@@ -88,3 +88,15 @@ def test_save_mesh_formats_and_refusals(tmp_path):
     with pytest.raises(OutputError):
         save_mesh(tmp_path / "bad.glb", bad)
     assert not (tmp_path / "bad.glb").exists()
+
+
+def test_decimation_keeps_the_surface_within_the_face_budget():
+    from img2gs.splat.mesh import decimate
+
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=0.8)  # 20,480 faces
+    small = decimate(sphere, 2000)
+    assert 1000 < len(small.faces) <= 2000
+    assert surface_chamfer(small, sphere) < 0.01  # still the sphere: within about 1 % of its radius
+    assert decimate(sphere, 0) is sphere and decimate(sphere, 10**6) is sphere  # 0 or a larger budget: unchanged
+    with pytest.raises(ValueError, match="max_faces"):
+        MeshConfig(max_faces=-1)

@@ -297,3 +297,30 @@ def test_glb_with_pbr_texture_loads_upright_and_renders_its_texture(tmp_path):
     column = out.rgba[0, :, 32]
     covered = torch.nonzero(column[:, 3] == 1).flatten()
     assert column[covered[len(covered) // 4], 0] > 0.95 and column[covered[3 * len(covered) // 4], 2] > 0.95
+
+
+def test_several_builds_read_as_one_dataset(tiny_dataset, tmp_path):
+    from img2gs.viewgen.data import ViewDatasets
+
+    other = tmp_path / "other"
+    result = runner.invoke(app, ["data", "build", "--preset", "tiny", "-o", str(other), "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    first, second = ViewDataset(tiny_dataset, "train"), ViewDataset(other, "train")
+    both = load_shards([tiny_dataset, other], "train")
+    assert isinstance(both, ViewDatasets) and len(both) == len(first) + len(second)
+    assert both.object_ids == first.object_ids + second.object_ids and both.has_depth
+    assert torch.equal(both[len(first)]["images"], second[0]["images"])  # the second build follows the first
+    assert torch.equal(both[-1]["images"], second[len(second) - 1]["images"])
+    with pytest.raises(IndexError):
+        both[len(both)]
+    assert isinstance(load_shards([tiny_dataset], "train"), ViewDataset)  # one folder: the plain reader
+
+
+def test_builds_of_different_resolutions_are_not_read_as_one(tiny_dataset, tmp_path):
+    bigger = tmp_path / "bigger.json"
+    preset = json.loads((Path(__file__).parents[2] / "configs" / "data" / "tiny.json").read_text())
+    bigger.write_text(json.dumps({**preset, "resolution": 2 * preset["resolution"]}))
+    result = runner.invoke(app, ["data", "build", "--preset", str(bigger), "-o", str(tmp_path / "big")])
+    assert result.exit_code == 0, result.output
+    with pytest.raises(DataFormatError, match="px"):
+        load_shards([tiny_dataset, tmp_path / "big"], "train")

@@ -131,3 +131,17 @@ def test_batches_depend_only_on_seed_and_step(tiny_data_dir):
     assert sorted(epoch) == [0, 1, 2, 3]  # an epoch visits every object once
     with pytest.raises(Exception, match="target views"):
         BatchSampler(dataset, 1, 9, 16, seed=0)
+
+
+def test_learning_rate_warms_up_then_stays_or_decays_by_half_cosine():
+    from img2gs.viewgen.config import LoopConfig
+    from img2gs.viewgen.training_loop import learning_rate
+
+    constant = LoopConfig(steps=100, lr=1e-3, warmup_steps=10)
+    assert learning_rate(constant, 0) == pytest.approx(1e-4) and learning_rate(constant, 99) == pytest.approx(1e-3)
+    decayed = dataclasses.replace(constant, lr_final_ratio=0.1)
+    rates = [learning_rate(decayed, step) for step in range(100)]
+    assert rates[:10] == [learning_rate(constant, step) for step in range(10)]  # the same warm-up
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:]))  # then never rising
+    assert rates[-1] == pytest.approx(1e-4)  # lr x ratio at the last step
+    assert learning_rate(decayed, 54) == pytest.approx(0.55e-3, rel=0.02)  # half-way: the mean of the two

@@ -103,6 +103,40 @@ class ViewDataset(torch.utils.data.Dataset):
         return state
 
 
-def load_shards(folder: str | os.PathLike, split: str = "train") -> ViewDataset:
-    """The samples of `split` in the dataset `folder` (see ViewDataset)."""
+class ViewDatasets(torch.utils.data.Dataset):
+    """Several built datasets read as one, one after the other (e.g. two builds with different seeds: more
+    objects and views than one build's time allows). Their views per sample and resolutions must agree."""
+
+    def __init__(self, parts: list[ViewDataset]):
+        if not parts:
+            raise DataFormatError("no dataset given")
+        shape = lambda d: (d.views_per_sample, d.resolution)  # noqa: E731
+        for part in parts[1:]:
+            if shape(part) != shape(parts[0]):
+                raise DataFormatError(f"{part.folder}: {part.views_per_sample} views at {part.resolution} px, but "
+                                      f"{parts[0].folder} has {parts[0].views_per_sample} at {parts[0].resolution} px")
+        self.parts, self.folder, self.split = parts, parts[0].folder, parts[0].split
+        self.object_ids = [object_id for part in parts for object_id in part.object_ids]
+        self.has_depth = all(part.has_depth for part in parts)
+        self.views_per_sample, self.resolution = shape(parts[0])
+        self._starts = [0]
+        for part in parts:
+            self._starts.append(self._starts[-1] + len(part))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | str]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"sample {index} out of range for {len(self)} samples")
+        index %= len(self)
+        part = bisect.bisect_right(self._starts, index) - 1
+        return self.parts[part][index - self._starts[part]]
+
+
+def load_shards(folder: str | os.PathLike | list, split: str = "train") -> ViewDataset | ViewDatasets:
+    """The samples of `split` in the dataset `folder` (see ViewDataset), or in several folders read as one."""
+    if isinstance(folder, (list, tuple)):
+        parts = [ViewDataset(f, split) for f in folder]
+        return parts[0] if len(parts) == 1 else ViewDatasets(parts)
     return ViewDataset(folder, split)
