@@ -30,6 +30,7 @@ from img2gs.viewgen.checkpoint import (
     json_object,
     load_state_into,
     load_weights,
+    write_checkpoint,
 )
 
 FORMAT = "img2gs-shape"
@@ -81,3 +82,16 @@ def load_shape_checkpoint(path: str | os.PathLike, device: torch.device | str = 
     net = build_fitting(lambda: ShapeNet(config), folder / WEIGHTS_FILE)  # the weights' shapes checked first
     load_state_into(net, load_weights(folder / WEIGHTS_FILE), folder / WEIGHTS_FILE)
     return net.to(device).eval(), ShapeCheckpointInfo(config, provenance)
+
+
+def export_shape_checkpoint(source: str | os.PathLike, destination: str | os.PathLike,
+                            dtype: torch.dtype = torch.float16) -> Path:
+    """Write the shape stage of a run, model or checkpoint folder `source` as a plain checkpoint folder
+    (config.json + model.safetensors, floating weights as `dtype`: half the size at fp16, what a model
+    folder ships) at `destination`, atomically; a non-empty destination img2gs did not write is refused."""
+    from img2gs.atomic import atomic_directory
+
+    net, info = load_shape_checkpoint(source)
+    with atomic_directory(destination) as tmp:
+        write_checkpoint(tmp, net, info, dtype)
+    return Path(destination)

@@ -148,3 +148,25 @@ def test_a_shape_config_that_does_not_fit_its_weights_is_refused(tiny_shape, tmp
     (folder / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="far larger than its weights"):
         load_shape_checkpoint(folder)
+
+
+def test_export_writes_a_half_precision_shape_folder_that_predicts_the_same(tiny_shape, tmp_path):
+    from safetensors import safe_open
+
+    from img2gs.errors import OutputError
+    from img2gs.shape.checkpoint import export_shape_checkpoint
+
+    folder = export_shape_checkpoint(tiny_shape, tmp_path / "model" / "shape")
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    source, _ = load_shape_checkpoint(tiny_shape)
+    exported, info = load_shape_checkpoint(tmp_path / "model")  # found as a model folder's shape/
+    assert info.provenance["step"] == 2
+    x = encode_input(torch.rand(2, 16, 16, 4))
+    assert torch.allclose(source(x).front, exported(x).front, atol=1e-2)
+    export_shape_checkpoint(tiny_shape, folder)  # its own output may be replaced
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(OutputError):
+        export_shape_checkpoint(tiny_shape, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
