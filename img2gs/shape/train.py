@@ -6,9 +6,12 @@ clipping, EMA weights, atomic checkpoints every K steps and on SIGINT / SIGTERM,
 depend on (seed, step) only, augmentations on the step's generator, so a resumed run reproduces the
 uninterrupted one.
 
-Augmentations: a left-right mirror of photo, depth and the other views (a mirrored object is an object, seen from the
-same elevation) and colour jitter (per-channel gains, channel order, greyscale) so that depth is read
-from shape and shading, not from the palette of the procedural objects.
+Augmentations: a left-right mirror of photo, depth and the other views (a mirrored object is an
+object, seen from the same elevation) and colour jitter (per-channel gains, channel order, greyscale)
+so that depth is read from shape and shading, not from the palette of the procedural objects.
+
+The loss (loss.py) scores the depth layers per pixel and, with the carve / cover weights, the photo
+lifted on them as seen from the sample's other views (silhouette.py).
 """
 
 from __future__ import annotations

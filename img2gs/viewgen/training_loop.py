@@ -92,7 +92,8 @@ def learning_rate(config: LoopConfig, step: int) -> float:
     if step + 1 < warmup or config.lr_final_ratio == 1.0:
         return config.lr * min(1.0, (step + 1) / warmup)
     progress = min(1.0, (step + 1 - warmup) / max(1, config.steps - warmup))
-    return config.lr * (config.lr_final_ratio + (1.0 - config.lr_final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0
+    return config.lr * (config.lr_final_ratio + (1.0 - config.lr_final_ratio) * cosine)
 
 
 def ema_decay(config: LoopConfig, step: int) -> float:

@@ -6,4 +6,5 @@ from img2gs.viewgen.data.config import DataBuildConfig
 from img2gs.viewgen.data.dataset import ViewDataset, ViewDatasets, load_shards
 from img2gs.viewgen.data.shards import read_meta, read_shard
 
-__all__ = ["DataBuildConfig", "ViewDataset", "ViewDatasets", "build_dataset", "load_shards", "plan_objects", "read_meta", "read_shard"]
+__all__ = ["DataBuildConfig", "ViewDataset", "ViewDatasets", "build_dataset", "load_shards", "plan_objects", "read_meta",
+           "read_shard"]
