@@ -8,6 +8,8 @@ Sweet Home 3D furniture catalogs (a folder holding `PluginFurnitureCatalog.prope
 scripts/fetch_sweethome3d.sh) are read through their catalog: the models it lists, with their
 `modelRotation` (which puts each model in Sweet Home 3D's Y-up frame), their licence and creator.
 Door and window models are left out unless asked for.
+
+0 A.D.'s game art is read from its archive itself: `--meshes data/0ad/public.zip` (zero_ad.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import trimesh
 
 from img2gs.errors import DataFormatError
+from img2gs.viewgen.data.zero_ad import load_zero_ad_mesh, zero_ad_entries
 
 MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".ply", ".off", ".stl")
 Y_UP_SUFFIXES = (".obj", ".glb", ".gltf")
@@ -43,6 +46,8 @@ class MeshEntry:
 def find_meshes(root: str | os.PathLike, include_doors_and_windows: bool = False) -> list[MeshEntry]:
     """Every usable model under `root`, sorted by object id (so the order is deterministic)."""
     root = Path(root)
+    if root.is_file() and root.suffix.lower() == ".zip":  # 0 A.D.'s public.zip (zero_ad.py)
+        return zero_ad_entries(root)
     if not root.is_dir():
         raise DataFormatError(f"mesh folder {root} does not exist or is not a directory")
     entries: list[MeshEntry] = []
@@ -59,7 +64,9 @@ def find_meshes(root: str | os.PathLike, include_doors_and_windows: bool = False
 def load_mesh(entry: MeshEntry) -> trimesh.Scene:
     """The model of `entry` with its materials, turned +Z up. Raises DataFormatError if unreadable."""
     try:
-        loaded = trimesh.load(entry.path, process=False)
+        loaded = load_zero_ad_mesh(entry) if "member" in entry.extra else trimesh.load(entry.path, process=False)
+    except DataFormatError:
+        raise
     except Exception as e:  # trimesh raises many types for broken files  # noqa: BLE001
         raise DataFormatError(f"{entry.path}: cannot load mesh ({type(e).__name__}: {e})") from None
     scene = loaded if isinstance(loaded, trimesh.Scene) else trimesh.Scene(loaded)
