@@ -125,5 +125,6 @@ def load_zero_ad_mesh(entry) -> trimesh.Trimesh:
     mesh = trimesh.Trimesh(pmd.positions, pmd.faces, vertex_normals=pmd.normals, process=False)
     if image is not None:
         uv = pmd.uv * np.array([1.0, -1.0]) + np.array([0.0, 1.0])  # DDS rows run top-down: v = 1 - v
-        mesh.visual = trimesh.visual.TextureVisuals(uv=uv, material=trimesh.visual.material.SimpleMaterial(image=image))
+        mesh.visual = trimesh.visual.TextureVisuals(uv=uv, material=trimesh.visual.material.SimpleMaterial(
+            image=image, diffuse=[255, 255, 255, 255]))  # the texture as it is (the default diffuse is grey)
     return mesh
