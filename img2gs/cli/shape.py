@@ -80,5 +80,8 @@ def eval_shape_command(
                       f"{row['elev_err']:.1f}", f"{row['iou']:.3f}", f"{row['iou_true_elev']:.3f}",
                       f"{row['iou_true_depth']:.3f}", f"{row['iou_photo']:.3f}")
     console.print(table)
+    if report.skipped:
+        console.print(f"skipped {len(report.skipped)} sample(s) with no object pixel to lift: {', '.join(report.skipped)}")
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps({"rows": report.rows(), "samples": report.per_sample}, indent=2) + "\n")
+        atomic_write_text(json_out, json.dumps({"rows": report.rows(), "samples": report.per_sample,
+                                                "skipped": report.skipped}, indent=2) + "\n")

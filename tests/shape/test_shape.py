@@ -170,3 +170,25 @@ def test_export_writes_a_half_precision_shape_folder_that_predicts_the_same(tiny
     with pytest.raises(OutputError):
         export_shape_checkpoint(tiny_shape, tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_evaluation_skips_a_sample_with_no_object_pixel(tiny_data_dir, tiny_shape):
+    from viewgen_helpers import tiny_dataset
+
+    from img2gs.shape.evaluate import evaluate_shape
+
+    class OneEmptyPhoto:  # the tiny dataset with sample 0's photo blank
+        def __init__(self, dataset):
+            self.dataset, self.object_ids = dataset, dataset.object_ids
+
+        def __getitem__(self, i):
+            item = dict(self.dataset[i])
+            if i == 0:
+                item["images"] = item["images"].clone()
+                item["images"][0, ..., 3] = 0.0
+            return item
+
+    data = OneEmptyPhoto(tiny_dataset(tiny_data_dir, "val"))
+    report = evaluate_shape(ShapeEstimator.load(tiny_shape), data, samples=len(data.object_ids))
+    assert report.skipped == [data.object_ids[0]]
+    assert len(report.per_sample) == len(data.object_ids) - 1
