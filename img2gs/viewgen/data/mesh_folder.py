@@ -22,7 +22,7 @@ import numpy as np
 import trimesh
 
 from img2gs.errors import DataFormatError
-from img2gs.viewgen.data.zero_ad import load_zero_ad_mesh, zero_ad_entries
+from img2gs.viewgen.data import zero_ad
 
 MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".ply", ".off", ".stl")
 Y_UP_SUFFIXES = (".obj", ".glb", ".gltf")
@@ -47,7 +47,8 @@ def find_meshes(root: str | os.PathLike, include_doors_and_windows: bool = False
     """Every usable model under `root`, sorted by object id (so the order is deterministic)."""
     root = Path(root)
     if root.is_file() and root.suffix.lower() == ".zip":  # 0 A.D.'s public.zip (zero_ad.py)
-        return zero_ad_entries(root)
+        return [MeshEntry(m.object_id, root, _tuple(Y_UP_TO_Z_UP), zero_ad.LICENCE, "Wildfire Games (0 A.D.)",
+                          {"member": m.member, "texture": m.texture}) for m in zero_ad.list_models(root)]
     if not root.is_dir():
         raise DataFormatError(f"mesh folder {root} does not exist or is not a directory")
     entries: list[MeshEntry] = []
@@ -64,7 +65,10 @@ def find_meshes(root: str | os.PathLike, include_doors_and_windows: bool = False
 def load_mesh(entry: MeshEntry) -> trimesh.Scene:
     """The model of `entry` with its materials, turned +Z up. Raises DataFormatError if unreadable."""
     try:
-        loaded = load_zero_ad_mesh(entry) if "member" in entry.extra else trimesh.load(entry.path, process=False)
+        if "member" in entry.extra:  # a model inside 0 A.D.'s archive
+            loaded = zero_ad.load_model(entry.path, entry.extra["member"], entry.extra["texture"])
+        else:
+            loaded = trimesh.load(entry.path, process=False)
     except DataFormatError:
         raise
     except Exception as e:  # trimesh raises many types for broken files  # noqa: BLE001

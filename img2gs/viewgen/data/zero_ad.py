@@ -92,11 +92,15 @@ def base_textures(archive: zipfile.ZipFile) -> dict[str, str]:
     return textures
 
 
-def zero_ad_entries(archive_path: str | Path, categories: tuple[str, ...] = CATEGORIES) -> list:
-    """A MeshEntry (mesh_folder.py) per model of `categories` in the archive, id "0ad/<category>/<name>"."""
-    from img2gs.viewgen.data.mesh_folder import Y_UP_TO_Z_UP, MeshEntry
+@dataclass(frozen=True)
+class ZeroAdModel:
+    object_id: str  # "0ad/<category>/<name>"
+    member: str  # the PMD member of the archive
+    texture: str | None  # the DDS member of its base texture, None where no actor names one
 
-    archive_path = Path(archive_path)
+
+def list_models(archive_path: str | Path, categories: tuple[str, ...] = CATEGORIES) -> list[ZeroAdModel]:
+    """The models of `categories` in the archive, sorted by member name."""
     try:
         with zipfile.ZipFile(archive_path) as archive:
             textures = base_textures(archive)
@@ -104,24 +108,19 @@ def zero_ad_entries(archive_path: str | Path, categories: tuple[str, ...] = CATE
                              if n.endswith(MESH_SUFFIX) and n.split("/")[2:3] and n.split("/")[2] in categories)
     except (OSError, zipfile.BadZipFile) as e:
         raise DataFormatError(f"{archive_path}: cannot read the archive ({e})") from None
-    rotation = tuple(tuple(float(x) for x in row) for row in Y_UP_TO_Z_UP)
-    return [MeshEntry(object_id="0ad/" + member[len(MESH_PREFIX):-len(MESH_SUFFIX)], path=archive_path,
-                      rotation=rotation, licence=LICENCE, credit="Wildfire Games (0 A.D.)",
-                      extra={"member": member, "texture": textures.get(member)})
-            for member in members]
+    return [ZeroAdModel("0ad/" + m[len(MESH_PREFIX):-len(MESH_SUFFIX)], m, textures.get(m)) for m in members]
 
 
-def load_zero_ad_mesh(entry) -> trimesh.Trimesh:
-    """The model of a `zero_ad_entries` entry, textured when its actor names a texture, in its file's frame."""
+def load_model(archive_path: str | Path, member: str, texture: str | None) -> trimesh.Trimesh:
+    """One model of the archive, textured when `texture` is given, in its file's frame (Y up)."""
     from PIL import Image
 
-    member, texture = entry.extra["member"], entry.extra.get("texture")
     try:
-        with zipfile.ZipFile(entry.path) as archive:
-            pmd = read_pmd(archive.read(member), f"{entry.path}:{member}")
+        with zipfile.ZipFile(archive_path) as archive:
+            pmd = read_pmd(archive.read(member), f"{archive_path}:{member}")
             image = Image.open(io.BytesIO(archive.read(texture))).convert("RGBA") if texture else None
     except (OSError, KeyError, zipfile.BadZipFile) as e:
-        raise DataFormatError(f"{entry.path}:{member}: cannot read ({e})") from None
+        raise DataFormatError(f"{archive_path}:{member}: cannot read ({e})") from None
     mesh = trimesh.Trimesh(pmd.positions, pmd.faces, vertex_normals=pmd.normals, process=False)
     if image is not None:
         uv = pmd.uv * np.array([1.0, -1.0]) + np.array([0.0, 1.0])  # DDS rows run top-down: v = 1 - v
