@@ -16,20 +16,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${1:-$ROOT/data/0ad}"
 PACKAGE=0ad-data
 
-for tool in apt-get dpkg-deb tar; do
-  command -v "$tool" >/dev/null || { echo "error: $tool is needed" >&2; exit 2; }
-done
-if [ -e "$DEST/public.zip" ]; then
-  echo "error: $DEST/public.zip already exists (remove it to fetch again)" >&2
-  exit 2
-fi
-
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-chmod 755 "$WORK"  # apt-get download drops privileges to _apt where it can
+source "$ROOT/scripts/debian_package.sh"
+require_tools apt-get dpkg-deb tar
+refuse_existing "$DEST/public.zip"
 
 echo "downloading $PACKAGE (about 1.4 GB) ..."
-(cd "$WORK" && apt-get download "$PACKAGE")
+download_package "$PACKAGE"
 echo "extracting public.zip ..."
 dpkg-deb --fsys-tarfile "$WORK"/${PACKAGE}_*.deb | tar -x -C "$WORK" --wildcards '*mods/public/public.zip' \
   '*doc/0ad-data/copyright'

@@ -15,20 +15,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${1:-$ROOT/data/sweethome3d}"
 PACKAGE=sweethome3d-furniture
 
-for tool in apt-get dpkg-deb unzip; do
-  command -v "$tool" >/dev/null || { echo "error: $tool is needed" >&2; exit 2; }
-done
-if [ -e "$DEST" ]; then
-  echo "error: $DEST already exists (remove it to fetch again)" >&2
-  exit 2
-fi
-
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-chmod 755 "$WORK"  # apt-get download drops privileges to _apt where it can
+source "$ROOT/scripts/debian_package.sh"
+require_tools apt-get dpkg-deb unzip
+refuse_existing "$DEST"
 
 echo "downloading $PACKAGE (about 120 MB) ..."
-(cd "$WORK" && apt-get download -q "$PACKAGE")
+download_package "$PACKAGE"
 dpkg-deb -x "$WORK"/${PACKAGE}_*.deb "$WORK/pkg"
 
 STAGE="$DEST.partial.$$"

@@ -60,10 +60,10 @@ def read_pmd(data: bytes, where: str = "PMD") -> PmdMesh:
         if version >= 4:
             (n_uv,) = struct.unpack_from("<I", data, offset)
             offset += 4
-        vertex = np.dtype([("position", "<f4", 3), ("normal", "<f4", 3), ("uv", "<f4", (max(n_uv, 1), 2)),
-                           ("bones", "u1", 4), ("weights", "<f4", 4)]) if n_uv else None
-        if vertex is None or n_vertices == 0:
+        if n_uv == 0 or n_vertices == 0:
             raise DataFormatError(f"{where}: no vertices or no UV set")
+        vertex = np.dtype([("position", "<f4", 3), ("normal", "<f4", 3), ("uv", "<f4", (n_uv, 2)),
+                           ("bones", "u1", 4), ("weights", "<f4", 4)])
         vertices = np.frombuffer(data, vertex, n_vertices, offset)
         offset += vertex.itemsize * n_vertices
         (n_faces,) = struct.unpack_from("<I", data, offset)
