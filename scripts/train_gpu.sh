@@ -10,7 +10,7 @@
 #
 # From the developer machine, with the device tool:
 #   run(command="bash scripts/train_gpu.sh", carry=[".whl"], timeout_s=600)
-# then, here: img2gs eval shape --data data/cpu --model <files_at>/shape, beside the shipped model, and
+# then, here: "${IMG2GS[@]}" eval shape --data data/cpu --model <files_at>/shape, beside the shipped model, and
 # ship it only if it measures better. Rehearsed on CPU end to end with the tiny presets (seconds):
 #   OUT=/tmp/gpu_rehearsal PY=.venv/bin/python DEVICE=cpu DATA_PRESET=tiny SHAPE_PRESET=tiny \
 #     INIT=<a tiny shape run> bash scripts/train_gpu.sh
@@ -31,17 +31,17 @@ if ! "$PY" -c "import trimesh, plyfile, fast_simplification" 2>/dev/null; then
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONPATH=$(pwd)${PYTHONPATH:+:$PYTHONPATH}
-img2gs() { "$PY" -c "from img2gs.cli import main; main()" "$@"; }
+IMG2GS=("$PY" -c "from img2gs.cli import main; main()")  # an array, so that `timeout` can run it too
 
 rm -rf "$WORK" && mkdir -p "$WORK" "$OUT"
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 SECONDS=0
-img2gs data build --preset "$DATA_PRESET" -o "$WORK/data" --workers "$(nproc)"
+"${IMG2GS[@]}" data build --preset "$DATA_PRESET" -o "$WORK/data" --workers "$(nproc)"
 echo "data built in ${SECONDS} s"
 
 SECONDS=0
 set +e
-timeout -s INT -k 60 "$TRAIN_BUDGET_S" "$PY" -c "from img2gs.cli import main; main()" train shape --data "$WORK/data" \
+timeout -s INT -k 60 "$TRAIN_BUDGET_S" "${IMG2GS[@]}" train shape --data "$WORK/data" \
   --preset "$SHAPE_PRESET" --init "$INIT" -o "$WORK/run" --device "$DEVICE" > "$OUT/train.log" 2>&1
 rc=$?
 set -e
@@ -52,6 +52,6 @@ cp "$WORK/run/log.jsonl" "$OUT/log.jsonl"
 
 "$PY" -c "import sys; from img2gs.shape.checkpoint import export_shape_checkpoint as e; e(sys.argv[1], sys.argv[2])" \
   "$WORK/run" "$OUT/shape"
-img2gs eval shape --data "$WORK/data" --model "$OUT/shape" --samples 64 --json "$OUT/eval.json" --device "$DEVICE"
-img2gs eval shape --data "$WORK/data" --model "$INIT" --samples 64 --json "$OUT/eval_init.json" --device "$DEVICE"
+"${IMG2GS[@]}" eval shape --data "$WORK/data" --model "$OUT/shape" --samples 64 --json "$OUT/eval.json" --device "$DEVICE"
+"${IMG2GS[@]}" eval shape --data "$WORK/data" --model "$INIT" --samples 64 --json "$OUT/eval_init.json" --device "$DEVICE"
 ls -la "$OUT" "$OUT/shape"
