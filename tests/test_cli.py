@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 from typer.testing import CliRunner
 
 import img2gs
@@ -10,6 +13,14 @@ def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert img2gs.__version__ in result.output
+
+
+def test_loading_the_cli_and_asking_its_version_import_neither_torch_nor_numba():
+    code = ("import sys; from typer.testing import CliRunner; from img2gs.cli import app; "
+            "r = CliRunner().invoke(app, ['--version']); assert r.exit_code == 0, r.output; "
+            "print(sorted(m for m in ('torch', 'numba', 'trimesh', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_info_lists_backends_device_and_checkpoint_paths():

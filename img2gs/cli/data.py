@@ -10,7 +10,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from img2gs.cli.app import command, console, data_app
 from img2gs.presets import load_preset
-from img2gs.viewgen.data import DataBuildConfig, build_dataset
 
 
 @command(data_app, name="build")
@@ -24,6 +23,8 @@ def build(
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
 ) -> None:
     """Render objects by the framing contract into safetensors shards + meta.json."""
+    from img2gs.viewgen.data import DataBuildConfig, build_dataset
+
     config = load_preset(DataBuildConfig, "data", preset, seed=seed, procedural_objects=procedural)
     start = time.perf_counter()
     columns = (TextColumn("rendering objects"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

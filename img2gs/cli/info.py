@@ -5,12 +5,13 @@ from __future__ import annotations
 from rich.table import Table
 
 from img2gs.cli.app import command, console
-from img2gs.info import environment_report
 
 
 @command()
 def info() -> None:
     """Show versions, the torch device, available rasterizer backends and extras, and model paths."""
+    from img2gs.info import environment_report
+
     report = environment_report()
     console.print(f"img2gs {report.img2gs_version}  (python {report.python})")
     console.print(f"torch device: {report.torch_device}, {report.torch_threads} CPU threads")

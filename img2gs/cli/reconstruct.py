@@ -6,8 +6,8 @@ import dataclasses
 import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -15,14 +15,10 @@ from rich.table import Table
 from img2gs.cli.app import EXIT_USER_ERROR, FACES_HELP, command, console
 from img2gs.pipeline.batch import BatchOutcome, OutputNaming, expand_inputs, run_batch
 from img2gs.pipeline.outputs import ReconstructOutputs
-from img2gs.pipeline.reconstruct import (
-    STAGES,
-    ReconstructConfig,
-    ReconstructReport,
-    load_reconstruct_config,
-    reconstruct,
-)
 from img2gs.presets import with_overrides
+
+if TYPE_CHECKING:  # the pipeline (torch, numba) is imported when a command runs, not when the CLI loads
+    from img2gs.pipeline.reconstruct import ReconstructConfig, ReconstructReport
 
 PRESET_HELP = "Speed/quality preset: fast | default | quality (configs/reconstruct/)."
 
@@ -35,6 +31,8 @@ ELEVATION_HELP = "Camera elevation of the photo, degrees (default: estimated by 
 def _config(preset: str, views: int | None, steps: int | None, elevation: float | None, no_remove_bg: bool,
             device: str, seed: int | None, view_source: str | None = None, faces: int | None = None
             ) -> ReconstructConfig:
+    from img2gs.pipeline.reconstruct import load_reconstruct_config
+
     config = load_reconstruct_config(preset)
     try:
         if faces is not None:
@@ -68,6 +66,8 @@ def reconstruct_command(
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
 ) -> None:
     """Turn one photo of an object into a 3D Gaussian-splat scene (and optionally a mesh)."""
+    from img2gs.pipeline.reconstruct import reconstruct
+
     config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source, faces)
     outputs = ReconstructOutputs(ply=output, mesh=mesh, views_dir=views_dir, preview=preview, force=force)
     with console.status("starting") as status:
@@ -77,6 +77,8 @@ def reconstruct_command(
 
 
 def _print_report(report: ReconstructReport) -> None:
+    from img2gs.pipeline.reconstruct import STAGES
+
     table = Table(title="stages", title_justify="left")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
@@ -94,11 +96,15 @@ def _print_report(report: ReconstructReport) -> None:
 
 def _convert(photo: Path, outputs: ReconstructOutputs, config: ReconstructConfig, model: Path | None,
              on_stage=None) -> None:
+    from img2gs.pipeline.reconstruct import reconstruct
+
     stage_callback = None if on_stage is None else (lambda stage: on_stage(f"{photo.name}: {stage}"))
     reconstruct(photo, outputs, config, model_dir=model, on_stage=stage_callback)
 
 
 def _limit_threads(jobs: int) -> None:
+    import torch
+
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
 
 

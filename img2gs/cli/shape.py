@@ -72,12 +72,13 @@ def eval_shape_command(
     with console.status("evaluating the shape stage"):
         report = evaluate_shape(estimator, dataset, samples)
     table = Table(title=f"shape stage on {len(report.per_sample)} validation samples ({data})", title_justify="left")
-    for column in ("source", "samples", "front err", "back err", "elev err (median deg)", "IoU (est. elev)",
+    for column in ("source", "samples", "front err", "back err", "elev err (median deg)",
+                   "elev err, upright only (median deg, n)", "IoU (est. elev)",
                    "IoU (true elev)", "IoU true-depth proxy", "IoU photo repeated"):
         table.add_column(column, justify="left" if column == "source" else "right")
     for source, row in report.rows().items():
         table.add_row(source, str(row["samples"]), f"{row['front_err']:.3f}", f"{row['back_err']:.3f}",
-                      f"{row['elev_err']:.1f}", f"{row['iou']:.3f}", f"{row['iou_true_elev']:.3f}",
+                      f"{row['elev_err']:.1f}", f"{row['elev_err_upright']:.1f} ({row['upright']})", f"{row['iou']:.3f}", f"{row['iou_true_elev']:.3f}",
                       f"{row['iou_true_depth']:.3f}", f"{row['iou_photo']:.3f}")
     console.print(table)
     if report.skipped:

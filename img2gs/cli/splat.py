@@ -6,19 +6,16 @@ import dataclasses
 import time
 from pathlib import Path
 
-import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from img2gs.atomic import check_output_folder, check_output_path
 from img2gs.cli.app import FACES_HELP, command, console
-from img2gs.device import resolve_device
 from img2gs.errors import DataFormatError, OutputError
 from img2gs.limits import RENDER_SIDE, VIEW_BYTES
-from img2gs.posed_views import read_posed_views
 from img2gs.presets import load_preset, save_config
-from img2gs.splat.backends import resolve_backend
-from img2gs.splat.turntable import TURNTABLE_SUFFIXES
+
+# torch, numba and the splat package are imported inside the commands: loading the CLI stays light
 
 
 
@@ -38,6 +35,9 @@ def fit(
     """Fit 3D Gaussians to posed RGBA views; report held-out PSNR/SSIM when the data has a test split.
 
     Also writes the resolved fit config beside the .ply as <name>.fit.json."""
+    from img2gs.device import resolve_device
+    from img2gs.posed_views import read_posed_views
+    from img2gs.splat.backends import resolve_backend
     from img2gs.splat.export_ply import save_ply
     from img2gs.splat.fit import FitConfig, evaluate
     from img2gs.splat.mesh import MESH_SUFFIXES, extract_mesh, save_mesh
@@ -84,7 +84,7 @@ def fit_config_path(output: Path) -> Path:
     return output.with_name(output.stem + ".fit.json")
 
 
-def _fit_with_progress(views, config, backend: str, device: torch.device):
+def _fit_with_progress(views, config, backend: str, device):
     from img2gs.splat.fit import fit
 
     columns = (TextColumn("[bold]fit"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
@@ -117,7 +117,10 @@ def render(
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
 ) -> None:
     """Render a .ply from the cameras of a transforms.json (RGBA PNGs) or as a turntable (.gif/.mp4)."""
+    from img2gs.device import resolve_device
+    from img2gs.splat.backends import resolve_backend
     from img2gs.splat.export_ply import load_ply
+    from img2gs.splat.turntable import TURNTABLE_SUFFIXES
 
     if (cameras is None) == (turntable is None):
         raise typer.BadParameter("give exactly one of --cameras or --turntable")

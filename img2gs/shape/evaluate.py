@@ -3,7 +3,9 @@
 Per sample (view 0 = the photo, its true depth layers, views 1..V-1 = held-out renders):
     front / back error   mean |predicted - true| camera z on the object's pixels (unit-sphere units;
                          the object spans about 1.6 of them)
-    elevation error      |estimated - true| input elevation, degrees
+    elevation error      |estimated - true| input elevation, degrees; its median is also given over the
+                         UPRIGHT samples alone: the build tumbles a fifth of the generated objects over
+                         all of SO(3) (data/config.py), and a photo that shows no up holds no elevation
     IoU                  silhouette IoU at the held-out poses of the lifted proxy (img2gs.proxy),
                          lifted with the estimated elevation, against the true renders
 and the references on the same samples: the proxy of the TRUE depth layers (what a perfect shape
@@ -25,6 +27,7 @@ from img2gs.proxy.lift import LiftConfig, lift_photo
 from img2gs.proxy.render import render_proxy_at_orbit
 from img2gs.shape.estimator import ShapeEstimator
 from img2gs.shape.loss import object_mask
+from img2gs.viewgen.data.build import was_tumbled
 from img2gs.viewgen.data.selection import data_source, spread_samples
 
 METRICS = ("front_err", "back_err", "elev_err", "iou", "iou_true_elev", "iou_true_depth", "iou_photo")
@@ -32,7 +35,7 @@ METRICS = ("front_err", "back_err", "elev_err", "iou", "iou_true_elev", "iou_tru
 
 @dataclass
 class ShapeEvalReport:
-    per_sample: list[dict] = field(default_factory=list)  # object_id, source, and METRICS
+    per_sample: list[dict] = field(default_factory=list)  # object_id, source, upright, and METRICS
     skipped: list[str] = field(default_factory=list)  # samples with no object pixel at the shape stage's size
 
     def rows(self) -> dict[str, dict[str, float]]:
@@ -45,6 +48,9 @@ class ShapeEvalReport:
         for name, samples in groups.items():
             row = {m: statistics.mean(s[m] for s in samples) for m in METRICS}
             row["elev_err"] = statistics.median(s["elev_err"] for s in samples)
+            upright = [s["elev_err"] for s in samples if s["upright"]]
+            row["elev_err_upright"] = statistics.median(upright) if upright else float("nan")
+            row["upright"] = len(upright)
             row["samples"] = len(samples)
             out[name] = row
         return out
@@ -57,9 +63,15 @@ def lifted_iou(photo, front, back, valid, elevation, poses, truth_alpha, lift: L
     return float(mask_iou(render.rgba[..., 3] > 0.5, truth_alpha > 0.5).mean())
 
 
+def sample_number(object_ids: list[str], index: int) -> int:
+    """k of the dataset's sample `index` among its object's samples (the build writes them in order)."""
+    return object_ids[:index].count(object_ids[index])
+
+
 @torch.no_grad()
 def evaluate_shape(estimator: ShapeEstimator, dataset, samples: int = 32) -> ShapeEvalReport:
     report = ShapeEvalReport()
+    build_config = getattr(dataset, "meta", {}).get("config")  # None: not a build folder, all taken as upright
     for index in spread_samples(dataset.object_ids, samples):
         item = dataset[index]
         images, poses, depth = item["images"], item["poses"], item["depth"]  # [V,H,W,4], [V,3], [2,H,W]
@@ -77,6 +89,8 @@ def evaluate_shape(estimator: ShapeEstimator, dataset, samples: int = 32) -> Sha
         targets, truth = poses[1:], images[1:, ..., 3]
         report.per_sample.append({
             "object_id": item["object_id"], "source": data_source(item["object_id"]),
+            "upright": build_config is None or not was_tumbled(build_config, item["object_id"],
+                                                                sample_number(dataset.object_ids, index)),
             "front_err": err(front, depth[0]), "back_err": err(back, depth[1]),
             "elev_err": abs(estimate.elevation - true_elev),
             "iou": lifted_iou(photo, estimate.front, estimate.back, estimate.valid, estimate.elevation, targets,

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 import img2gs
+from img2gs.device import autocast
 from img2gs.errors import CheckpointError, DataFormatError
 from img2gs.presets import to_dict
 from img2gs.shape.checkpoint import ShapeCheckpointInfo, load_shape_checkpoint
@@ -102,7 +103,8 @@ class ShapeTask:
     def loss(self, step: int, generator: torch.Generator) -> tuple[Tensor, dict]:
         batch = augment(shape_batch(self.dataset, self.sampler.object_indices(step), self.config.model.resolution),
                         self.config, generator)
-        pred = self.online(encode_input(batch.photos).to(self.device))
+        with autocast(self.config.loop.precision, self.device):
+            pred = self.online(encode_input(batch.photos).to(self.device))
         views = (batch.target_alpha.to(self.device), batch.target_poses.to(self.device))
         return self.loss_fn(pred, batch.depth.to(self.device), batch.photos[..., 3].to(self.device),
                             batch.elevation.to(self.device), views, generator)

@@ -12,6 +12,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from img2gs.device import PRECISIONS
 from img2gs.errors import PresetError
 from img2gs.presets import from_dict, preset_names, preset_path
 from img2gs.viewgen.distill import DistillConfig
@@ -85,8 +86,11 @@ class LoopConfig:
     log_every: int = 10
     seed: int = 0
     data_split: str = "train"
+    precision: str = "fp32"  # "bf16": the network's forward pass under bf16 autocast (img2gs.device.autocast)
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise PresetError(f"loop: precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if min(self.steps, self.batch_objects, self.views_per_object, self.checkpoint_every, self.log_every) < 1:
             raise PresetError("loop: steps, batch_objects, views_per_object, checkpoint_every, log_every must be >= 1")
         if not 0.0 <= self.lr_final_ratio <= 1.0:

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 import img2gs
+from img2gs.device import autocast
 from img2gs.errors import CheckpointError, PresetError
 from img2gs.presets import to_dict
 from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
@@ -88,6 +89,10 @@ class DistillTask:
         return {"target": self.target}
 
     def loss(self, step: int, generator: torch.Generator) -> tuple[Tensor, dict]:
+        with autocast(self.config.loop.precision, self.device):  # the networks in bf16; Denoiser returns fp32
+            return self._loss(step, generator)
+
+    def _loss(self, step: int, generator: torch.Generator) -> tuple[Tensor, dict]:
         batch = self.sampler.batch(step).to(self.device)
         cond = batch.cond()
         x0 = relative_to(batch.targets, batch.residual_base(self.model_config))  # a residual model's space

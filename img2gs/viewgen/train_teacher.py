@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 import img2gs
+from img2gs.device import autocast
 from img2gs.presets import to_dict
 from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
 from img2gs.viewgen.checkpoint import CheckpointInfo
@@ -48,7 +49,8 @@ class TeacherTask:
         batch = self.sampler.batch(step).to(self.device)
         cond = drop_condition(batch.cond(), self.config.cond_dropout, generator)
         x0 = relative_to(batch.targets, batch.residual_base(self.config.model))  # the proxy stays the base
-        per_object = self.loss_fn(self.denoiser, x0, cond, generator)  # [B]
+        with autocast(self.config.loop.precision, self.device):  # the backbone in bf16; EDM's maths in fp32
+            per_object = self.loss_fn(self.denoiser, x0, cond, generator)  # [B]
         return per_object.mean(), {}
 
     def after_step(self, step: int) -> None:

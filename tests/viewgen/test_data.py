@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from img2gs.cameras import INPUT_FILL, ORBIT_RADIUS, intrinsics_from_fov, orbit_to_c2w, project_points, viewmat_from_c2w
 from img2gs.cli import app
 from img2gs.errors import DataFormatError
-from img2gs.presets import load_preset
+from img2gs.presets import load_preset, to_dict
 from img2gs.render import prepare_surface, render_mesh
 from img2gs.viewgen.data import DataBuildConfig, ViewDataset, build_dataset, load_shards, plan_objects, read_shard
 from img2gs.viewgen.data.build import render_object
@@ -84,6 +84,28 @@ def test_shard_rows_are_what_render_object_produces(tiny_dataset):
     result = render_object(task, config)
     assert torch.equal(data[0]["poses"], torch.from_numpy(result.poses[0]))
     assert torch.equal((data[0]["images"] * 255).round().to(torch.uint8), torch.from_numpy(result.images[0]))
+
+
+def test_the_tumble_of_every_sample_is_replayed_from_the_builds_config(monkeypatch):
+    import img2gs.viewgen.data.build as build
+
+    config = replace(load_preset(DataBuildConfig, "data", "tiny"), procedural_objects=12,
+                     procedural_tumble_probability=0.5)
+    drawn = []
+    real = build.render_sample
+
+    def recording(surface, hull, rng, config, tumble=False):
+        drawn.append(tumble)
+        return real(surface, hull, rng, config, tumble)
+
+    monkeypatch.setattr(build, "render_sample", recording)
+    tasks = [t for t in plan_objects(config) if t.generated is not None]
+    replayed = []
+    for task in tasks:
+        render_object(task, config)
+        replayed += [build.was_tumbled(to_dict(config), task.object_id, k) for k in range(task.samples)]
+    assert replayed == drawn and 0 < sum(drawn) < len(drawn)  # both kinds occur, each one replayed
+    assert not build.was_tumbled(to_dict(config), "meshes/chair.obj", 0)  # meshes keep their up axis
 
 
 def test_same_seed_gives_identical_bytes_other_seed_differs(tmp_path):

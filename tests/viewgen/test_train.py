@@ -145,3 +145,19 @@ def test_learning_rate_warms_up_then_stays_or_decays_by_half_cosine():
     assert all(a >= b for a, b in zip(rates[9:], rates[10:]))  # then never rising
     assert rates[-1] == pytest.approx(1e-4)  # lr x ratio at the last step
     assert learning_rate(decayed, 54) == pytest.approx(0.55e-3, rel=0.02)  # half-way: the mean of the two
+
+
+def test_bf16_steps_compute_the_fp32_losses_up_to_rounding_and_keep_fp32_weights(tiny_teacher, tiny_data_dir,
+                                                                                 tmp_path):
+    dataset = tiny_dataset(tiny_data_dir)
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        teacher_cfg = with_steps(tiny_preset().teacher, 1, precision=precision)
+        distill_cfg = with_steps(tiny_preset().distill, 1, precision=precision)
+        teacher = train_teacher(teacher_cfg, dataset, tmp_path / f"teacher_{precision}")
+        student = train_distill(distill_cfg, tiny_teacher, dataset, tmp_path / f"student_{precision}")
+        losses[precision] = (teacher.last_stats["loss"], student.last_stats["loss"])
+        weights = load_file(tmp_path / f"student_{precision}" / "checkpoint" / "model.safetensors")
+        assert all(w.dtype == torch.float32 for w in weights.values())
+    for full, mixed in zip(losses["fp32"], losses["bf16"]):
+        assert mixed == pytest.approx(full, rel=0.05) and mixed != full  # the same batch, bf16 rounding only

@@ -110,12 +110,26 @@ def _flatness(scene) -> float:
     return float(singular[-1] / max(singular[0], 1e-12)) if singular.size == 3 else 0.0
 
 
+def sample_rng(seed: int, object_id: str, k: int) -> np.random.Generator:
+    """The generator of an object's k-th sample: its tumble draw first, then rotation, cameras, light."""
+    return np.random.default_rng([seed, stable_hash(object_id), k])
+
+
+def was_tumbled(build_config: dict, object_id: str, k: int) -> bool:
+    """Whether the build (its `meta.json` "config") rotated the object's k-th sample over all of SO(3):
+    such a photo shows no up, so its camera elevation cannot be read from it. Replays the build's draw."""
+    if data_source(object_id) not in GENERATORS:  # meshes keep their up axis
+        return False
+    probability = build_config.get("procedural_tumble_probability", DataBuildConfig.procedural_tumble_probability)
+    return bool(sample_rng(build_config.get("seed", 0), object_id, k).random() < probability)
+
+
 def _render_samples(task: ObjectTask, scene, config: DataBuildConfig, tumble_probability: float) -> ObjectResult:
     surface = prepare_surface(scene, max_texture_size=4 * config.resolution)
     hull = hull_points(surface.vertices)
     images, poses, depths, fills, clamped = [], [], [], [], 0
     for k in range(task.samples):
-        rng = np.random.default_rng([config.seed, stable_hash(task.object_id), k])
+        rng = sample_rng(config.seed, task.object_id, k)
         sample = render_sample(surface, hull, rng, config, tumble=bool(rng.random() < tumble_probability))
         images.append(sample.images)
         poses.append(sample.poses)
