@@ -2,8 +2,10 @@
 input view alone, render the resulting .ply at the held-out ground-truth poses (what `img2gs render
 --cameras` does) and at the photo's own pose (the camera the product gave the photo: its estimated
 elevation, or the true one with --true-elevation), and compare with the ground truth / the photo:
-PSNR / SSIM / LPIPS on white, and the silhouette IoU (rendered alpha > 0.5 vs true alpha > 0.5),
-which measures the shape alone.
+PSNR / SSIM / LPIPS on white, the silhouette IoU (rendered alpha > 0.5 vs true alpha > 0.5),
+which measures the shape alone, and the fuzz: the fraction of the image that is half-transparent
+(alpha in (0.05, 0.95)) more than 2 px outside the true silhouette (img2gs.metrics.fuzz_fraction:
+fur and floaters).
 
 Samples are spread over every data source of the validation split (procedural, organic, meshes).
 Each sample's view 0 is the photo; the product estimates its elevation as it does for users
@@ -15,7 +17,7 @@ Each sample's view 0 is the photo; the product estimates its elevation as it doe
 
 Reproduce: .venv/bin/python bench/quality.py --data data/cpu --samples 16 [--preset default] [--model DIR]
            [--view-source proxy|generator] [--true-elevation] [--json out.json]
-Last line: RESULT psnr=… ssim=… lpips=… iou=… input_psnr=… input_iou=… samples=…
+Last line: RESULT psnr=… ssim=… lpips=… iou=… fuzz=…% input_psnr=… input_iou=… samples=…
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import torch
 from img2gs.cameras import FOV_DEG, input_pose, intrinsics_from_fov, orbit_to_c2w
 from img2gs.image_io import composite_on, resize_rgba, save_png
 from img2gs.lpips import lpips_distance
-from img2gs.metrics import mask_iou, psnr, ssim
+from img2gs.metrics import fuzz_fraction, mask_iou, psnr, ssim
 from img2gs.pipeline.outputs import ReconstructOutputs
 from img2gs.pipeline.reconstruct import load_reconstruct_config, reconstruct
 from img2gs.proxy.lift import LiftConfig, lift_photo
@@ -43,7 +45,7 @@ from img2gs.viewgen.data import load_shards
 from img2gs.viewgen.data.selection import data_source, spread_samples
 
 ROWS = ("product", "input photo repeated", "empty image", "true-depth proxy")
-METRICS = ("psnr", "ssim", "lpips", "iou", "input_psnr", "input_iou")
+METRICS = ("psnr", "ssim", "lpips", "iou", "fuzz", "input_psnr", "input_iou")
 
 
 def scores(pred_rgba: torch.Tensor, truth_rgba: torch.Tensor) -> dict[str, float]:
@@ -51,7 +53,8 @@ def scores(pred_rgba: torch.Tensor, truth_rgba: torch.Tensor) -> dict[str, float
     pred, truth = composite_on(pred_rgba, 1.0), composite_on(truth_rgba, 1.0)
     return {"psnr": float(psnr(pred, truth).mean()), "ssim": float(ssim(pred, truth).mean()),
             "lpips": float(lpips_distance(pred, truth).mean()),
-            "iou": float(mask_iou(pred_rgba[..., 3] > 0.5, truth_rgba[..., 3] > 0.5).mean())}
+            "iou": float(mask_iou(pred_rgba[..., 3] > 0.5, truth_rgba[..., 3] > 0.5).mean()),
+            "fuzz": float(fuzz_fraction(pred_rgba[..., 3], truth_rgba[..., 3] > 0.5).mean())}
 
 
 def cameras(poses: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,24 +134,24 @@ def main() -> None:
             results.append(result)
             p = result["product"]
             print(f"{sample['object_id']}: psnr={p['psnr']:.2f} ssim={p['ssim']:.3f} lpips={p['lpips']:.3f} "
-                  f"iou={p['iou']:.3f} input_psnr={p['input_psnr']:.2f} input_iou={p['input_iou']:.3f} "
+                  f"iou={p['iou']:.3f} fuzz={100 * p['fuzz']:.2f}% input_psnr={p['input_psnr']:.2f} input_iou={p['input_iou']:.3f} "
                   f"elevation {result['elevation_used']:.1f} (true {result['true_elevation']:.1f})", flush=True)
     groups = {"all": results}
     for r in results:
         groups.setdefault(r["source"], []).append(r)
-    print("\n| row | source | samples | PSNR | SSIM | LPIPS | IoU | input-pose PSNR | input-pose IoU |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| row | source | samples | PSNR | SSIM | LPIPS | IoU | fuzz | input-pose PSNR | input-pose IoU |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in ROWS:
         for name, group in groups.items():
             m = {k: statistics.mean(r[row][k] for r in group) for k in METRICS}
             input_psnr = "∞ (the photo itself)" if m["input_psnr"] >= 100 else f"{m['input_psnr']:.2f}"
             print(f"| {row} | {name} | {len(group)} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['lpips']:.3f} | "
-                  f"{m['iou']:.3f} | {input_psnr} | {m['input_iou']:.3f} |")
+                  f"{m['iou']:.3f} | {100 * m['fuzz']:.2f}% | {input_psnr} | {m['input_iou']:.3f} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     m = {k: statistics.mean(r["product"][k] for r in results) for k in METRICS}
     print(f"RESULT psnr={m['psnr']:.2f} ssim={m['ssim']:.3f} lpips={m['lpips']:.3f} iou={m['iou']:.3f} "
-          f"input_psnr={m['input_psnr']:.2f} input_iou={m['input_iou']:.3f} samples={len(results)}")
+          f"fuzz={100 * m['fuzz']:.2f}% input_psnr={m['input_psnr']:.2f} input_iou={m['input_iou']:.3f} samples={len(results)}")
 
 
 if __name__ == "__main__":

@@ -70,3 +70,16 @@ def mask_iou(pred: Tensor, truth: Tensor) -> Tensor:
     inter = (pred & truth).sum(dim=(-2, -1))
     union = (pred | truth).sum(dim=(-2, -1))
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones((), dtype=torch.float32, device=pred.device))
+
+
+def fuzz_fraction(alpha: Tensor, truth: Tensor, border_px: int = 2, low: float = 0.05, high: float = 0.95) -> Tensor:
+    """Per image [...], the fraction of the image's pixels where a render's `alpha` [..., H, W] is
+    half-transparent (low < alpha < high) farther than `border_px` pixels outside the true silhouette
+    `truth` [..., H, W] bool (square neighbourhood): the fur and floaters a viewer shows around an
+    object, not the anti-aliased rim itself."""
+    lead, (h, w) = truth.shape[:-2], truth.shape[-2:]
+    k = 2 * border_px + 1
+    near = torch.nn.functional.max_pool2d(truth.reshape(-1, 1, h, w).float(), k, stride=1, padding=border_px)
+    far_outside = near.reshape(*lead, h, w) < 0.5
+    fuzzy = (alpha > low) & (alpha < high)
+    return (fuzzy & far_outside).float().mean(dim=(-2, -1))

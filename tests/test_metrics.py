@@ -3,7 +3,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from img2gs.metrics import mask_iou, psnr, ssim
+from img2gs.metrics import fuzz_fraction, mask_iou, psnr, ssim
 
 
 def test_psnr_known_value():
@@ -45,3 +45,18 @@ def test_mask_iou_known_values():
     a[1], b[1] = True, True  # identical
     # mask 2: both empty
     torch.testing.assert_close(mask_iou(a, b), torch.tensor([1 / 3, 1.0, 1.0]))
+
+
+def test_fuzz_counts_half_transparent_pixels_beyond_the_silhouettes_border_only():
+    truth = torch.zeros(1, 20, 20, dtype=torch.bool)
+    truth[0, 5:15, 5:15] = True
+    alpha = truth.float().clone()
+    assert float(fuzz_fraction(alpha, truth)) == 0.0  # a clean render
+    alpha[0, 5:15, 3:5] = 0.5  # a soft rim within 2 px of the edge: not fur
+    alpha[0, 8, 8] = 0.5  # half-transparent inside the object: not fur either
+    assert float(fuzz_fraction(alpha, truth)) == 0.0
+    alpha[0, 0:2, 0:10] = 0.3  # a floater in the empty background
+    alpha[0, 10, 17] = 0.99  # opaque beyond the border: not half-transparent, not counted here
+    assert float(fuzz_fraction(alpha, truth)) == pytest.approx(20 / 400)
+    alpha[0, 10, 18] = 0.04  # below the low threshold
+    assert float(fuzz_fraction(alpha, truth)) == pytest.approx(20 / 400)

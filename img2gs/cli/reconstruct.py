@@ -86,7 +86,8 @@ def _print_report(report: ReconstructReport) -> None:
         table.add_row(stage, f"{report.timings.get(stage, 0.0):.1f}")
     table.add_row("[bold]total[/]", f"[bold]{sum(report.timings.values()):.1f}[/]")
     console.print(table)
-    console.print(f"{report.n_gaussians} Gaussians; photo elevation {report.elevation:.1f} deg "
+    console.print(f"{report.n_gaussians} Gaussians ({report.fit_stats.get('floaters_removed', 0)} floaters removed); "
+                  f"photo elevation {report.elevation:.1f} deg "
                   f"({'estimated' if report.elevation_estimated else 'given'})")
     for label, path in (("scene", report.outputs.ply), ("mesh", report.outputs.mesh),
                         ("views", report.outputs.views_dir), ("preview", report.outputs.preview)):

@@ -37,6 +37,7 @@ from img2gs.presets import deep_update, from_dict, load_preset, read_preset, to_
 from img2gs.proxy.lift import LiftConfig, LiftedProxy, lift_photo
 from img2gs.splat.export_ply import save_ply
 from img2gs.splat.fit import FitConfig, fit
+from img2gs.splat.floaters import FloaterConfig, remove_floaters
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.mesh import extract_mesh, save_mesh
 from img2gs.splat.turntable import save_turntable
@@ -72,6 +73,7 @@ class ReconstructConfig:
     device: str = "auto"
     backend: str = "auto"
     fit: FitConfig = field(default_factory=FitConfig)  # includes the mesh options (fit.mesh)
+    floaters: FloaterConfig = field(default_factory=FloaterConfig)  # removed before export (splat/floaters.py)
 
     def __post_init__(self) -> None:
         if not 1 <= self.n_views <= 32:
@@ -160,9 +162,10 @@ def reconstruct(
                      init=start.gaussians)
     with _stage("export", timings, on_stage, str(photo_path)):
         views = concat_views(photo_tiles(resize_rgba(photo, config.fit_size), pose, config.fit_size), target_views)
-        write_outputs(result.gaussians, views, outputs, config, pose)
-    return ReconstructReport(timings, outputs, len(result.gaussians), result.stats, pose.elevation,
-                             config.elevation is None)
+        gaussians, removed = remove_floaters(result.gaussians, views, trusted=1, config=config.floaters)  # 0: photo
+        write_outputs(gaussians, views, outputs, config, pose)
+    return ReconstructReport(timings, outputs, len(gaussians), {**result.stats, "floaters_removed": removed},
+                             pose.elevation, config.elevation is None)
 
 
 def prepare_photo(photo_path: str | Path, config: ReconstructConfig) -> torch.Tensor:

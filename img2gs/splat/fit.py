@@ -27,7 +27,7 @@ from torch import Tensor
 
 from img2gs.errors import OutputError
 from img2gs.image_io import composite_on
-from img2gs.metrics import psnr, ssim
+from img2gs.metrics import fuzz_fraction, psnr, ssim
 from img2gs.posed_views import PosedViews
 from img2gs.splat.gaussians import Gaussians, from_visual_hull
 from img2gs.splat.loss import LossWeights, composite, flatten_loss, splat_loss
@@ -192,10 +192,14 @@ class ViewSampler:
 def evaluate(gaussians: Gaussians, views: PosedViews, *, backend: str = "auto", background: float = 1.0) -> dict:
     """PSNR and SSIM of renders against `views`, both composited on `background` (white by default).
 
-    Returns {"psnr": mean dB, "ssim": mean, "psnr_per_view": [...], "ssim_per_view": [...]}.
+    Returns {"psnr": mean dB, "ssim": mean, "psnr_per_view": [...], "ssim_per_view": [...], "fuzz": mean
+    fraction of each image that is half-transparent more than 2 px outside the true silhouette
+    (metrics.fuzz_fraction: fur and floaters)}.
     """
     rgba = render_rgba(gaussians, views.c2w, views.K, views.width, views.height, backend=backend)
     pred = composite_on(rgba, background)
     target = composite_on(views.images, background)
     p, s = psnr(pred, target), ssim(pred, target)
-    return {"psnr": float(p.mean()), "ssim": float(s.mean()), "psnr_per_view": p.tolist(), "ssim_per_view": s.tolist()}
+    fuzz = fuzz_fraction(rgba[..., 3], views.images[..., 3] > 0.5)
+    return {"psnr": float(p.mean()), "ssim": float(s.mean()), "psnr_per_view": p.tolist(), "ssim_per_view": s.tolist(),
+            "fuzz": float(fuzz.mean())}

@@ -114,6 +114,10 @@ class Gaussians:
     def to(self, device: torch.device | str) -> "Gaussians":
         return Gaussians({k: v.to(device) for k, v in self.params.items()})
 
+    def subset(self, keep: Tensor) -> "Gaussians":
+        """The Gaussians where `keep` [N] bool is True (detached copies)."""
+        return Gaussians({k: v.detach()[keep].clone() for k, v in self.params.items()})
+
     def trainable(self) -> "Gaussians":
         """A copy whose parameters are leaf `torch.nn.Parameter`s, ready for an optimiser."""
         return Gaussians({k: torch.nn.Parameter(v.detach().clone()) for k, v in self.params.items()})
