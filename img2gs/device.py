@@ -28,8 +28,9 @@ PRECISIONS = ("fp32", "bf16")
 
 def autocast(precision: str, device: torch.device):
     """The context a network's forward pass runs in for `precision`: "fp32" (no autocast) or "bf16"
-    (torch.autocast to bfloat16 on `device`: matmuls and convolutions in bf16 with fp32 weights; on CPUs
-    with AVX-512 BF16 about twice as fast as fp32, bench/train_precision.py). Losses stay outside it."""
+    (torch.autocast to bfloat16 on `device`: matmuls and convolutions in bf16 with fp32 weights; on 2 CPU
+    cores with AVX-512 BF16 a shape step is 1.6x, a teacher step 1.1x and a distillation step 1.3x as fast
+    as in fp32, bench/train_precision.py). Losses stay outside it."""
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision == "bf16":

@@ -78,7 +78,8 @@ def eval_shape_command(
         table.add_column(column, justify="left" if column == "source" else "right")
     for source, row in report.rows().items():
         table.add_row(source, str(row["samples"]), f"{row['front_err']:.3f}", f"{row['back_err']:.3f}",
-                      f"{row['elev_err']:.1f}", f"{row['elev_err_upright']:.1f} ({row['upright']})", f"{row['iou']:.3f}", f"{row['iou_true_elev']:.3f}",
+                      f"{row['elev_err']:.1f}", f"{row['elev_err_upright']:.1f} ({row['upright']})",
+                      f"{row['iou']:.3f}", f"{row['iou_true_elev']:.3f}",
                       f"{row['iou_true_depth']:.3f}", f"{row['iou_photo']:.3f}")
     console.print(table)
     if report.skipped:
