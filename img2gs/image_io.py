@@ -6,24 +6,19 @@ premultiplied) alpha.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from torch import Tensor
 
 from img2gs.atomic import atomic_path
-from img2gs.errors import ImageInputError, OutputError
-from img2gs.limits import IMAGE_PIXELS
+from img2gs.errors import OutputError
+from img2gs.image_header import opened_image
 
-MAX_SIDE = 16384  # per side; the pixel count is limited by IMAGE_PIXELS (64 MP by default)
-MIN_SIDE = 8
 SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 
@@ -35,54 +30,10 @@ def load_image(path: str | os.PathLike) -> Tensor:
     get alpha = 1. The size is checked from the header before decoding. Raises ImageInputError with a
     message naming the problem.
     """
-    with _opened(Path(path)) as im:
+    with opened_image(Path(path)) as im:
         im.load()
         im = ImageOps.exif_transpose(im)
         return torch.from_numpy(_to_rgba_array(im))
-
-
-def image_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) of an image from its header only (nothing decoded), checked like load_image's."""
-    with _opened(Path(path)) as im:
-        return im.size
-
-
-@contextlib.contextmanager
-def _opened(path: Path) -> Iterator[Image.Image]:
-    """The image opened lazily (header only) with its size checked; Pillow's errors become ImageInputError."""
-    _check_file(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                _check_size(path, im.size)
-                yield im
-    except ImageInputError:
-        raise
-    except Image.DecompressionBombError as e:
-        raise ImageInputError(f"{path}: image is too large ({e})") from None
-    except UnidentifiedImageError:
-        raise ImageInputError(f"{path}: not an image (or a format Pillow cannot read)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageInputError(f"{path}: truncated or corrupt image ({e})") from None
-
-
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise ImageInputError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageInputError(f"{path}: is a directory, not an image file")
-    if path.stat().st_size == 0:
-        raise ImageInputError(f"{path}: empty file (0 bytes), not an image")
-
-
-def _check_size(path: Path, size: tuple[int, int]) -> None:
-    w, h = size
-    if max(w, h) > MAX_SIDE:
-        raise ImageInputError(f"{path}: image is too large ({w}x{h} pixels; the limit is {MAX_SIDE} per side)")
-    IMAGE_PIXELS.check(w * h, f"{path}: image is too large ({w}x{h})", ImageInputError)
-    if min(w, h) < MIN_SIDE:
-        raise ImageInputError(f"{path}: image is too small ({w}x{h} pixels; at least {MIN_SIDE} per side)")
 
 
 def _to_rgba_array(im: Image.Image) -> np.ndarray:

@@ -26,7 +26,8 @@ from torch import Tensor
 
 from img2gs.atomic import merge_into_directory
 from img2gs.errors import DataFormatError, ImageInputError
-from img2gs.image_io import image_size, load_image, save_png
+from img2gs.image_header import image_size
+from img2gs.image_io import load_image, save_png
 from img2gs.limits import RENDER_SIDE, VIEW_BYTES, VIEW_FRAMES
 
 SPLITS = ("train", "val", "test")

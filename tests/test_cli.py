@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 import img2gs
@@ -21,6 +22,20 @@ def test_loading_the_cli_and_asking_its_version_import_neither_torch_nor_numba()
             "print(sorted(m for m in ('torch', 'numba', 'trimesh', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("content", [None, b"", b"not an image at all"])
+def test_a_bad_photo_is_refused_in_one_line_before_torch_is_imported(tmp_path, content):
+    photo = tmp_path / "photo.png"
+    if content is not None:
+        photo.write_bytes(content)
+    code = ("import sys; from typer.testing import CliRunner; from img2gs.cli import app; "
+            f"r = CliRunner().invoke(app, ['reconstruct', {str(photo)!r}, '-o', {str(tmp_path / 'out.ply')!r}]); "
+            "print(r.exit_code, 'torch' in sys.modules); print(r.output.strip())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    status, message = out.strip().split("\n", 1)
+    assert status == "2 False"
+    assert len(message.splitlines()) == 1 and "photo.png" in message
 
 
 def test_info_lists_backends_device_and_checkpoint_paths():

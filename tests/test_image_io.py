@@ -148,7 +148,7 @@ def test_atomic_outputs_get_normal_permissions(tmp_path):
 
 
 def test_size_is_checked_from_the_header_against_the_pixel_limit(tmp_path, monkeypatch):
-    from img2gs.image_io import image_size
+    from img2gs.image_header import image_size
 
     forged_png(tmp_path / "big.png", 9000, 8000)  # 72 MP declared, 8x8 of data: refused without decoding
     with pytest.raises(ImageInputError, match="IMG2GS_MAX_IMAGE_PIXELS"):

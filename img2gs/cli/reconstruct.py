@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from img2gs.cli.app import EXIT_USER_ERROR, FACES_HELP, command, console
+from img2gs.image_header import image_size
 from img2gs.pipeline.batch import BatchOutcome, OutputNaming, expand_inputs, run_batch
 from img2gs.pipeline.outputs import ReconstructOutputs
 from img2gs.presets import with_overrides
@@ -66,6 +67,7 @@ def reconstruct_command(
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
 ) -> None:
     """Turn one photo of an object into a 3D Gaussian-splat scene (and optionally a mesh)."""
+    image_size(photo)  # a missing, empty or unreadable photo is refused before the pipeline (torch) loads
     from img2gs.pipeline.reconstruct import reconstruct
 
     config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source, faces)
