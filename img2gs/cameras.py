@@ -168,6 +168,19 @@ def project_points(points: Tensor, viewmat: Tensor, K: Tensor) -> tuple[Tensor, 
     return uv, depth
 
 
+def points_in_masks(points: Tensor, masks: Tensor, c2w: Tensor, K: Tensor) -> tuple[Tensor, Tensor]:
+    """World points [N, 3] looked up in per-view masks [V, H, W] bool seen by cameras c2w [V, 4, 4]
+    (OpenGL) and K [V, 3, 3]: (seen [V, N] — in front of the camera and inside its image, inside [V, N] —
+    seen, and on a True pixel of the view's mask)."""
+    v, h, w = masks.shape
+    uv, depth = project_points(points[None].expand(v, -1, -1).float(), viewmat_from_c2w(c2w.float()),
+                               K.float())  # [V, N, 2], [V, N]
+    col, row = uv[..., 0].floor().long(), uv[..., 1].floor().long()
+    seen = (depth > 0) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    pixel = row.clamp(0, h - 1) * w + col.clamp(0, w - 1)  # [V, N]
+    return seen, seen & masks.reshape(v, -1).gather(1, pixel)
+
+
 def relative_pose_encoding(source: Tensor, target: Tensor) -> Tensor:
     """Zero-1-to-3 relative pose [..., 4] from source and target (elevation, azimuth, radius) [..., 3].
 

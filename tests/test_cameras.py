@@ -104,3 +104,17 @@ def test_target_orbit_layout():
     assert azimuths[0] == pytest.approx(22.5) and azimuths[1] - azimuths[0] == pytest.approx(45.0)
     with pytest.raises(ValueError):
         cam.target_orbit(0)
+
+
+def test_points_in_masks_looks_up_the_pixel_each_point_projects_to():
+    c2w = cam.orbit_to_c2w(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([3.2]))  # [1, 4, 4]
+    K = cam.intrinsics_from_fov(40.0, 16, 16)[None]
+    masks = torch.zeros(1, 16, 16, dtype=torch.bool)
+    masks[0, 8, 8] = True  # the pixel just below-right of the image centre
+    eye = c2w[0, :3, 3]
+    points = torch.stack([torch.zeros(3), 2.0 * eye, torch.tensor([0.0, 0.0, 3.0])])  # origin, behind, off-image
+    seen, inside = cam.points_in_masks(points, masks, c2w, K)
+    assert seen.tolist() == [[True, False, False]]
+    assert inside.tolist() == [[True, False, False]]
+    masks[0, 8, 8] = False
+    assert cam.points_in_masks(points, masks, c2w, K)[1].tolist() == [[False, False, False]]

@@ -18,7 +18,6 @@ from img2gs.presets import load_preset, save_config
 # torch, numba and the splat package are imported inside the commands: loading the CLI stays light
 
 
-
 @command()
 def fit(
     data_dir: Path = typer.Argument(..., help="Folder with transforms.json (nerfstudio) or transforms_train.json."),

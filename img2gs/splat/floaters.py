@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from img2gs.cameras import project_points, viewmat_from_c2w
+from img2gs.cameras import points_in_masks
 from img2gs.posed_views import PosedViews
 from img2gs.splat.gaussians import Gaussians
 
@@ -40,16 +40,10 @@ class FloaterConfig:
 def outside_silhouettes(means: Tensor, views: PosedViews, config: FloaterConfig) -> tuple[Tensor, Tensor]:
     """Per view and point: (seen [V, N] — projects in front of the camera and inside its image, outside
     [V, N] — seen, and outside the view's silhouette dilated by margin_px), for centres `means` [N, 3]."""
-    v, h, w = len(views), views.height, views.width
     silhouette = (views.images[..., 3] > config.alpha_threshold).float()[:, None]  # [V, 1, H, W]
     k = 2 * config.margin_px + 1
     dilated = F.max_pool2d(silhouette, k, stride=1, padding=config.margin_px)[:, 0] > 0.5  # [V, H, W]
-    uv, depth = project_points(means[None].expand(v, -1, -1).float(), viewmat_from_c2w(views.c2w.float()),
-                               views.K.float())  # [V, N, 2], [V, N]
-    col, row = uv[..., 0].floor().long(), uv[..., 1].floor().long()
-    seen = (depth > 0) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
-    pixel = row.clamp(0, h - 1) * w + col.clamp(0, w - 1)  # [V, N]
-    inside = dilated.reshape(v, -1).gather(1, pixel)
+    seen, inside = points_in_masks(means, dilated, views.c2w, views.K)
     return seen, seen & ~inside
 
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from scipy.spatial import cKDTree
 from torch import Tensor
 
-from img2gs.cameras import project_points, viewmat_from_c2w
+from img2gs.cameras import points_in_masks, project_points, viewmat_from_c2w
 from img2gs.errors import DataFormatError
 
 SH_C0 = 0.28209479177387814  # 1 / (2 sqrt(pi)), the degree-0 SH basis constant
@@ -238,13 +238,7 @@ def carve_visual_hull(
     r = resolution
     axis = (torch.arange(r, dtype=torch.float32) + 0.5) * (2.0 * extent / r) - extent
     centers = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(-1, 3)  # [R^3, 3]
-    viewmats = viewmat_from_c2w(c2w.float())  # [V, 4, 4]
-    v_count, h, w = alphas.shape
-    uv, depth = project_points(centers[None].expand(v_count, -1, -1), viewmats, K.float())  # [V, R^3, 2], [V, R^3]
-    col, row = uv[..., 0].floor().long(), uv[..., 1].floor().long()
-    in_image = (depth > 0) & (col >= 0) & (col < w) & (row >= 0) & (row < h)  # [V, R^3]
-    pixel = row.clamp(0, h - 1) * w + col.clamp(0, w - 1) + torch.arange(v_count)[:, None] * (h * w)
-    inside = in_image & (alphas.float().reshape(-1)[pixel] > alpha_threshold)
+    in_image, inside = points_in_masks(centers, alphas.float() > alpha_threshold, c2w, K)  # [V, R^3] each
     seen_votes, inside_votes = in_image.sum(dim=0).float(), inside.sum(dim=0).float()  # [R^3]
     keep = (seen_votes > 0) & (inside_votes >= min_agreement * seen_votes - 1e-6)
     return VisualHull(occupied=keep.reshape(r, r, r), extent=extent)
