@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from img2gs.cli.app import EXIT_USER_ERROR, FACES_HELP, command, console
+from img2gs.cli.app import EXIT_USER_ERROR, FACES_HELP, TEXTURE_HELP, command, console
 from img2gs.image_header import image_size
 from img2gs.pipeline.batch import BatchOutcome, OutputNaming, expand_inputs, run_batch
 from img2gs.pipeline.outputs import ReconstructOutputs
@@ -52,6 +52,7 @@ def reconstruct_command(
     output: Path = typer.Option(..., "-o", "--output", help="The Gaussian-splat scene to write (.ply)."),
     mesh: Path | None = typer.Option(None, "--mesh", help="Also write a mesh (.glb, .obj or .ply)."),
     faces: int | None = typer.Option(None, "--faces", min=0, help=FACES_HELP),
+    texture: bool = typer.Option(True, "--texture/--no-texture", help=TEXTURE_HELP),
     views_dir: Path | None = typer.Option(None, "--views-dir", help="Also write the generated views + transforms.json."),
     preview: Path | None = typer.Option(None, "--preview", help="Also write a turntable preview (.gif)."),
     preset: str = typer.Option("default", "--preset", help=PRESET_HELP),
@@ -71,7 +72,8 @@ def reconstruct_command(
     from img2gs.pipeline.reconstruct import reconstruct
 
     config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source, faces)
-    outputs = ReconstructOutputs(ply=output, mesh=mesh, views_dir=views_dir, preview=preview, force=force)
+    outputs = ReconstructOutputs(ply=output, mesh=mesh, views_dir=views_dir, preview=preview, force=force,
+                                 mesh_texture=texture)
     with console.status("starting") as status:
         report = reconstruct(photo, outputs, config, model_dir=model,
                              on_stage=lambda stage: status.update(f"{stage} ..."))
@@ -118,6 +120,7 @@ def batch(
                                  help="Folder for the outputs (<stem>.ply, ...; <stem>_<ext>.ply where stems clash)."),
     mesh_format: str | None = typer.Option(None, "--mesh", help="Also write <stem>_mesh.FORMAT: glb | obj | ply."),
     faces: int | None = typer.Option(None, "--faces", min=0, help=FACES_HELP),
+    texture: bool = typer.Option(True, "--texture/--no-texture", help=TEXTURE_HELP),
     save_views: bool = typer.Option(False, "--views-dir", help="Also write <stem>_views/ with the generated views."),
     preview: bool = typer.Option(False, "--preview", help="Also write <stem>_turntable.gif."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Photos converted in parallel (processes)."),
@@ -140,7 +143,7 @@ def batch(
     if not photos:
         raise typer.BadParameter(f"no files match {' '.join(inputs)}")
     naming = OutputNaming(mesh_format=mesh_format.lower().lstrip(".") if mesh_format else None,
-                          save_views=save_views, preview=preview)
+                          save_views=save_views, preview=preview, mesh_texture=texture)
     naming.plan(photos, out_dir)  # output-name clashes are an error before any work (run_batch checks too)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from img2gs.atomic import check_output_folder, check_output_path
-from img2gs.cli.app import FACES_HELP, command, console
+from img2gs.cli.app import FACES_HELP, TEXTURE_HELP, command, console
 from img2gs.errors import DataFormatError, OutputError
 from img2gs.limits import RENDER_SIDE, VIEW_BYTES
 from img2gs.presets import load_preset, save_config
@@ -24,6 +24,7 @@ def fit(
     output: Path = typer.Option(..., "-o", "--output", help="The 3DGS .ply to write."),
     mesh: Path | None = typer.Option(None, "--mesh", help="Also write a mesh (.glb, .obj or .ply)."),
     faces: int | None = typer.Option(None, "--faces", min=0, help=FACES_HELP),
+    texture: bool = typer.Option(True, "--texture/--no-texture", help=TEXTURE_HELP),
     iters: int | None = typer.Option(None, "--iters", min=0, help="Optimisation steps (default: the preset's)."),
     preset: str = typer.Option("default", "--preset", help="Fit preset: tiny, fast, default, quality, or a .json."),
     backend: str = typer.Option("auto", "--backend", help="Rasterizer: auto, gsplat, cpu or torch."),
@@ -39,14 +40,15 @@ def fit(
     from img2gs.splat.backends import resolve_backend
     from img2gs.splat.export_ply import save_ply
     from img2gs.splat.fit import FitConfig, evaluate
-    from img2gs.splat.mesh import MESH_SUFFIXES, extract_mesh, save_mesh
+    from img2gs.splat.mesh import write_mesh
+    from img2gs.splat.mesh_files import MESH_SUFFIXES, mesh_files
 
     if output.suffix.lower() != ".ply":
         raise OutputError(f"{output}: the splat output must be a .ply file")
     if mesh is not None and mesh.suffix.lower() not in MESH_SUFFIXES:
         raise OutputError(f"{mesh}: unsupported mesh format (use one of {', '.join(MESH_SUFFIXES)})")
     fit_config = fit_config_path(output)
-    paths = [p for p in (output, mesh, fit_config) if p is not None]
+    paths = [output, *(mesh_files(mesh, texture) if mesh is not None else []), fit_config]
     if len({p.resolve() for p in paths}) != len(paths):
         raise OutputError("two outputs point at the same file")
     for path in paths:  # the side file follows the same rule as the .ply, before any work
@@ -71,7 +73,7 @@ def fit(
                   f"{result.stats['it_per_s']:.1f} it/s)")
     if mesh is not None:
         start = time.perf_counter()
-        save_mesh(mesh, extract_mesh(gaussians, config.mesh, backend=backend_name))
+        write_mesh(mesh, gaussians, config.mesh, backend=backend_name, texture=texture)
         console.print(f"wrote {mesh} ({time.perf_counter() - start:.1f} s)")
     if len(test) > 0:
         scores = evaluate(gaussians, test, backend=backend_name)

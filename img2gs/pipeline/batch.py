@@ -41,6 +41,7 @@ class OutputNaming:
     mesh_format: str | None = None  # "glb" | "obj" | "ply" | None
     save_views: bool = False
     preview: bool = False
+    mesh_texture: bool = True  # a .glb / .obj mesh with a baked texture
 
     def outputs_for(self, photo: Path, out_dir: Path, name: str | None = None) -> ReconstructOutputs:
         stem = name or photo.stem
@@ -49,6 +50,7 @@ class OutputNaming:
             mesh=out_dir / f"{stem}_mesh.{self.mesh_format}" if self.mesh_format else None,
             views_dir=out_dir / f"{stem}_views" if self.save_views else None,
             preview=out_dir / f"{stem}_turntable.gif" if self.preview else None,
+            mesh_texture=self.mesh_texture,
         )
 
     def plan(self, photos: list[Path], out_dir: Path) -> dict[Path, ReconstructOutputs]:

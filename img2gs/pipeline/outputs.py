@@ -8,8 +8,7 @@ from pathlib import Path
 
 from img2gs.atomic import check_output_folder, check_output_path
 from img2gs.errors import OutputError
-
-MESH_FORMATS = (".glb", ".obj", ".ply")
+from img2gs.splat.mesh_files import MESH_SUFFIXES, mesh_files
 
 
 @dataclass(frozen=True)
@@ -19,9 +18,13 @@ class ReconstructOutputs:
     views_dir: Path | None = None  # generated views + transforms.json, merged into the folder
     preview: Path | None = None  # turntable .gif
     force: bool = False  # overwrite existing outputs
+    mesh_texture: bool = True  # a .glb / .obj mesh with a baked texture (an .obj's .mtl and .png beside it)
+
+    def mesh_files(self) -> list[Path]:
+        return [] if self.mesh is None else mesh_files(self.mesh, self.mesh_texture)
 
     def paths(self) -> list[Path]:
-        return [p for p in (self.ply, self.mesh, self.views_dir, self.preview) if p is not None]
+        return [p for p in (self.ply, *self.mesh_files(), self.views_dir, self.preview) if p is not None]
 
     def with_force(self, force: bool) -> "ReconstructOutputs":
         return dataclasses.replace(self, force=force)
@@ -33,14 +36,14 @@ class ReconstructOutputs:
         the files img2gs writes there are replaced; other files in it (e.g. the photo) are kept."""
         if self.ply.suffix.lower() != ".ply":
             raise OutputError(f"{self.ply}: the splat scene must be a .ply file")
-        if self.mesh is not None and self.mesh.suffix.lower() not in MESH_FORMATS:
-            raise OutputError(f"{self.mesh}: mesh format must be one of {', '.join(MESH_FORMATS)}")
+        if self.mesh is not None and self.mesh.suffix.lower() not in MESH_SUFFIXES:
+            raise OutputError(f"{self.mesh}: mesh format must be one of {', '.join(MESH_SUFFIXES)}")
         if self.preview is not None and self.preview.suffix.lower() != ".gif":
             raise OutputError(f"{self.preview}: the preview must be a .gif file")
         resolved = [p.resolve() for p in self.paths()]
         if len(set(resolved)) != len(resolved):
             raise OutputError("two outputs point at the same file")
-        for path in (self.ply, self.mesh, self.preview):
+        for path in (self.ply, *self.mesh_files(), self.preview):
             if path is not None:
                 check_output_path(path, self.force)
         if self.views_dir is not None:  # a folder the user names: merged into, never replaced whole

@@ -39,7 +39,7 @@ from img2gs.splat.export_ply import save_ply
 from img2gs.splat.fit import FitConfig, fit
 from img2gs.splat.floaters import FloaterConfig, remove_floaters
 from img2gs.splat.gaussians import Gaussians
-from img2gs.splat.mesh import extract_mesh, save_mesh
+from img2gs.splat.mesh import write_mesh
 from img2gs.splat.turntable import save_turntable
 
 # Elevations the shape stage was trained on (data/config.py input_elevation_deg), widened a little:
@@ -243,7 +243,7 @@ def write_outputs(gaussians: Gaussians, views: PosedViews, outputs: ReconstructO
         raise OutputError("the fitted Gaussians contain NaN/Inf values; nothing was written")
     save_ply(outputs.ply, gaussians)
     if outputs.mesh is not None:
-        save_mesh(outputs.mesh, extract_mesh(gaussians, config.fit.mesh, backend=config.backend))
+        write_mesh(outputs.mesh, gaussians, config.fit.mesh, backend=config.backend, texture=outputs.mesh_texture)
     if outputs.views_dir is not None:
         write_posed_views(outputs.views_dir, views, extra={"generator": "img2gs", "view_source": config.view_source,
                                                            "steps": config.steps, "elevation": pose.elevation})

@@ -143,8 +143,8 @@ def _material_color_and_image(material, max_texture_size: int | None) -> tuple[n
     """(RGB factor [3] in [0, 1], texture [h, w, 3] float32 or None) of a trimesh material."""
     if material is None:
         return DEFAULT_GREY, None
-    if isinstance(material, trimesh.visual.material.PBRMaterial):
-        factor = material.baseColorFactor
+    if isinstance(material, trimesh.visual.material.PBRMaterial):  # glTF: an absent factor is white
+        factor = np.ones(3, np.float32) if material.baseColorFactor is None else material.baseColorFactor
         image = material.baseColorTexture
     else:
         factor = getattr(material, "diffuse", None)

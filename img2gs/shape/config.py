@@ -20,6 +20,8 @@ class ShapeNetConfig:
     channels: tuple[int, ...] = (32, 64, 128, 256)  # widths per level (each level halves the side)
     blocks_per_level: int = 2  # residual blocks per level, encoder and decoder
     norm_groups: int = 8
+    mid_blocks: int = 0  # (residual block + self-attention) pairs at the bottleneck, each starting as the identity
+    attention_heads: int = 4  # heads of the middle blocks' self-attention
     seed: int = 0  # initialisation seed
 
     def __post_init__(self) -> None:
@@ -27,6 +29,9 @@ class ShapeNetConfig:
             raise PresetError(f"shape model: resolution {self.resolution} must be divisible by 2**(levels - 1)")
         if any(c % self.norm_groups for c in self.channels):
             raise PresetError("shape model: channels must be multiples of norm_groups")
+        if self.mid_blocks < 0 or self.attention_heads < 1 or self.channels[-1] % self.attention_heads:
+            raise PresetError("shape model: mid_blocks must be >= 0 and attention_heads >= 1 must divide the "
+                              "last level's channels")
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,17 @@ Output `ShapePrediction` at R x R:
 The parameterisation says what the photo cannot: the back is a THICKNESS behind the front.
 
 A plain residual U-Net (GroupNorm, SiLU, stride-2 convs down, nearest-neighbour up + skip
-concatenation): small enough to train on two CPU cores. Under bf16 autocast (LoopConfig.precision) the
+concatenation): small enough to train on two CPU cores. `mid_blocks` adds (residual block, global
+self-attention) pairs at the bottleneck, where a pixel's depth can depend on the whole object (the back
+legs of a chair on its seat): capacity at a few hundred tokens' cost. Their last layers start at zero,
+so each starts as the identity and a trained network GROWS into a larger one unchanged
+(`ShapeNet.load_grown`), then trains on. Under bf16 autocast (LoopConfig.precision) the
 heads still run in fp32: bf16 resolves camera z near 3.2 only to 0.016.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +59,31 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+class SelfAttention2d(nn.Module):
+    """Pre-norm multi-head self-attention over the H*W positions of a feature map, residual."""
+
+    def __init__(self, channels: int, heads: int, groups: int):
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.GroupNorm(groups, channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).transpose(-1, -2).unbind(1)
+        y = F.scaled_dot_product_attention(q, k, v)  # [B, heads, H*W, C/heads]
+        return x + self.out(y.transpose(-1, -2).reshape(b, c, h, w))
+
+
+def zero_last_layer(block: nn.Module) -> nn.Module:
+    """Start a residual block as the identity: its branch's last layer at zero."""
+    last = block.conv2 if isinstance(block, ResBlock) else block.out
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return block
+
+
 class ShapeNet(nn.Module):
     IN_CHANNELS = 6
 
@@ -79,6 +108,8 @@ class ShapeNet(nn.Module):
         self.elevation_head = nn.Sequential(nn.Linear(c[-1], 128), nn.SiLU(), nn.Linear(128, 1))
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
+        self.mid = nn.Sequential(*[zero_last_layer(m) for _ in range(config.mid_blocks)
+                                   for m in (ResBlock(c[-1], c[-1], g), SelfAttention2d(c[-1], config.attention_heads, g))])
 
     def forward(self, x: Tensor) -> ShapePrediction:
         """x [B, 6, R, R] (see `encode_input`)."""
@@ -89,6 +120,7 @@ class ShapeNet(nn.Module):
             if level < len(self.downsample):
                 skips.append(h)
                 h = self.downsample[level](h)
+        h = self.mid(h)
         with torch.autocast(device_type=x.device.type, enabled=False):  # heads in fp32 (depth ~3.2 needs it)
             elevation = ELEV_MEAN + ELEV_SCALE * self.elevation_head(h.float().mean(dim=(2, 3)))[:, 0]
         for block in self.up:
@@ -99,6 +131,24 @@ class ShapeNet(nn.Module):
         front = ORBIT_RADIUS + DEPTH_RANGE * torch.tanh(out[:, 0])
         back = front + THICKNESS_SCALE * F.softplus(out[:, 1])
         return ShapePrediction(front, back, out[:, 2].clamp(*LOG_B_RANGE), elevation)
+
+
+def grows_into(smaller: ShapeNetConfig, larger: ShapeNetConfig) -> bool:
+    """Whether a `smaller` network's weights start a `larger` one: equal but for more middle blocks."""
+    return replace(smaller, mid_blocks=0) == replace(larger, mid_blocks=0) and smaller.mid_blocks <= larger.mid_blocks
+
+
+def load_grown(net: ShapeNet, smaller: ShapeNet) -> ShapeNet:
+    """Load `smaller`'s weights into `net` (`grows_into(smaller.config, net.config)`): the extra middle
+    blocks keep their identity start, so `net` computes what `smaller` does."""
+    a, b = net.config, smaller.config
+    if not grows_into(b, a):
+        raise ValueError("a shape network grows only by middle blocks; the other settings must be equal")
+    missing, unexpected = net.load_state_dict(smaller.state_dict(), strict=False)
+    new = {f"mid.{i}." for i in range(2 * b.mid_blocks, 2 * a.mid_blocks)}
+    if unexpected or any(not any(key.startswith(prefix) for prefix in new) for key in missing):
+        raise ValueError(f"unexpected weights when growing a shape network: {unexpected or missing}")
+    return net
 
 
 def encode_input(photos: Tensor) -> Tensor:

@@ -31,7 +31,7 @@ from img2gs.presets import to_dict
 from img2gs.shape.checkpoint import ShapeCheckpointInfo, load_shape_checkpoint
 from img2gs.shape.config import ShapeTrainConfig
 from img2gs.shape.loss import ShapeLoss
-from img2gs.shape.network import ShapeNet, encode_input
+from img2gs.shape.network import ShapeNet, encode_input, grows_into, load_grown
 from img2gs.viewgen.batches import BatchSampler
 from img2gs.viewgen.training_loop import TrainResult, run_training, start_fresh
 
@@ -89,8 +89,8 @@ class ShapeTask:
         self.config, self.dataset, self.device = config, dataset, device
         self.sampler = BatchSampler(dataset, config.loop.batch_objects, 1, config.model.resolution, config.loop.seed)
         self.online = ShapeNet(config.model).to(device).train()
-        if init is not None:  # fine-tuning: start from another run's (EMA) weights
-            self.online.load_state_dict(init.state_dict())
+        if init is not None:  # fine-tuning: start from another run's (EMA) weights, grown by middle blocks
+            load_grown(self.online, init)
         self.ema = copy.deepcopy(self.online).eval().requires_grad_(False)
         self.loss_fn = ShapeLoss(config.loss)
         self.optimizer = torch.optim.AdamW(self.online.parameters(), lr=config.loop.lr,
@@ -123,13 +123,15 @@ def train_shape(config: ShapeTrainConfig, dataset, run_dir: str | Path, *, resum
                 report: Callable[[int, dict], None] | None = None, init: str | Path | None = None) -> TrainResult:
     """Train (or, with `resume`, continue) the shape stage on `dataset` (a ViewDataset) into `run_dir`.
     `init`: a shape checkpoint or run whose weights a new run starts from (fine-tuning, e.g. a cool-down
-    at a lower learning rate); its model config must equal `config.model`."""
+    at a lower learning rate); its model config must equal `config.model`, or have fewer middle blocks
+    (the network grows: the new blocks start as the identity)."""
     run_dir = Path(run_dir)
     start = None
     if init is not None and not resume:
         start, info = load_shape_checkpoint(init)
-        if info.model != config.model:
-            raise CheckpointError(f"{init}: its shape model config differs from the preset's; cannot start from it")
+        if not grows_into(info.model, config.model):
+            raise CheckpointError(f"{init}: its shape model config differs from the preset's by more than added "
+                                  "middle blocks; cannot start from it")
         provenance = {**(provenance or {}), "init": str(init), "init_step": info.provenance.get("step")}
     task = ShapeTask(config, dataset, torch.device(device), provenance, start)
     if not resume:

@@ -10,6 +10,8 @@
    (drops floaters).
 4. Colour each vertex by the mean rendered colour over the views where its depth matches the
    rendered depth (it is visible there); vertices no view sees take the colour of the nearest Gaussian.
+   A TEXTURED mesh (what .glb and .obj get by default) is unwrapped by xatlas instead and the same rule
+   colours every texel of its atlas (texture.py), so the colour no longer depends on the face count.
 
 Why TSDF rather than, e.g., marching cubes on the Gaussians' density field: the density of a fitted
 3DGS scene is not a surface (opacities saturate, interiors are hollow or sparse), whereas rendered
@@ -31,17 +33,18 @@ from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
 from torch import Tensor
 
-from img2gs.atomic import atomic_path
+from img2gs.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from img2gs.cameras import FOV_DEG, ORBIT_RADIUS, intrinsics_from_fov, look_at, viewmat_from_c2w
 from img2gs.errors import OutputError
 from img2gs.render.mesh_renderer import render_mesh
 from img2gs.render.surface import RenderSurface
 from img2gs.splat.asset_frame import ASSET_FRAME_SUFFIXES, to_asset_frame
 from img2gs.splat.gaussians import Gaussians
+from img2gs.splat.mesh_files import MESH_SUFFIXES, is_textured, mesh_files
 from img2gs.splat.render import render_depth
+from img2gs.splat.texture import TextureConfig, obj_material, texture_image, textured_mesh
 from img2gs.splat.tsdf import tsdf_fuse
 
-MESH_SUFFIXES = (".glb", ".obj", ".ply")
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,12 @@ class MeshConfig:
     min_component_fraction: float = 0.02  # keep components with >= this fraction of the largest's faces
     color_depth_tolerance: float = 0.03  # a vertex is visible in a view when |z - depth| < this
     max_faces: int = 20_000  # decimate to at most this many faces (quadric edge collapse); 0 keeps all
+    texture_size: int = 1024  # atlas side of textured meshes (.glb / .obj unless told otherwise), texels
 
     def __post_init__(self) -> None:
         if self.max_faces < 0:
             raise ValueError(f"max_faces must be >= 0 (0 keeps every face), got {self.max_faces}")
+        TextureConfig(self.texture_size)  # checks the size
 
 
 def sphere_cameras(n: int, radius: float = ORBIT_RADIUS) -> Tensor:
@@ -180,8 +185,10 @@ def vertex_colors_from_views(
     return total / count.clamp_min(1.0)[:, None], seen
 
 
-def extract_mesh(gaussians: Gaussians, config: MeshConfig = MeshConfig(), *, backend: str = "auto") -> trimesh.Trimesh:
-    """A vertex-coloured mesh of the Gaussians' surface (see the module docstring)."""
+def extract_mesh(gaussians: Gaussians, config: MeshConfig = MeshConfig(), *, backend: str = "auto",
+                 textured: bool = False) -> trimesh.Trimesh:
+    """A mesh of the Gaussians' surface (see the module docstring), vertex-coloured or, when `textured`,
+    UV-unwrapped with a baked texture."""
     c2w = sphere_cameras(config.n_views)
     K = intrinsics_from_fov(FOV_DEG, config.image_size, config.image_size).expand(config.n_views, 3, 3)
     rgbs, depths, alphas = render_depth(gaussians, c2w, K, config.image_size, config.image_size, backend=backend)
@@ -194,12 +201,20 @@ def extract_mesh(gaussians: Gaussians, config: MeshConfig = MeshConfig(), *, bac
         level = silhouette_matched_level(tsdf, config.extent, alphas[sel], c2w[sel], K[sel],
                                          config.min_component_fraction)
     mesh = decimate(tsdf_to_mesh(tsdf, config.extent, config.min_component_fraction, level), config.max_faces)
+
+    def colors_at(points: Tensor) -> tuple[Tensor, Tensor]:
+        return vertex_colors_from_views(points, rgbs, depths, alphas, c2w, K, config.color_depth_tolerance,
+                                        config.alpha_threshold)
+
+    def fallback(points: Tensor) -> Tensor:
+        return nearest_gaussian_colors(gaussians, points)
+
+    if textured:
+        return textured_mesh(mesh, colors_at, fallback, TextureConfig(config.texture_size))
     vertices = torch.from_numpy(np.asarray(mesh.vertices, dtype=np.float32))
-    colors, seen = vertex_colors_from_views(vertices, rgbs, depths, alphas, c2w, K, config.color_depth_tolerance,
-                                            config.alpha_threshold)
+    colors, seen = colors_at(vertices)
     if not bool(seen.all()):
-        nearest = nearest_gaussian_colors(gaussians, vertices[~seen])
-        colors[~seen] = nearest
+        colors[~seen] = fallback(vertices[~seen])
     rgba = torch.cat([colors, torch.ones(len(colors), 1)], dim=1)
     mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=(rgba * 255).round().byte().numpy())
     return mesh
@@ -227,9 +242,16 @@ def nearest_gaussian_colors(gaussians: Gaussians, points: Tensor) -> Tensor:
     return colors[torch.from_numpy(idx)]
 
 
+def write_mesh(path: str | os.PathLike, gaussians: Gaussians, config: MeshConfig = MeshConfig(), *,
+               backend: str = "auto", texture: bool = True) -> Path:
+    """Extract the Gaussians' mesh and write it (and an .obj's texture files) to `path`."""
+    return save_mesh(path, extract_mesh(gaussians, config, backend=backend, textured=is_textured(path, texture)))
+
+
 def save_mesh(path: str | os.PathLike, mesh: trimesh.Trimesh) -> Path:
     """Write `mesh` (world frame) as .glb, .obj (both in glTF's +Y-up frame: asset_frame.py) or .ply (world
-    frame), by suffix, atomically; NaN/Inf vertices are refused."""
+    frame), by suffix, each file atomically (`mesh_files`: an .obj's texture and material first, so the
+    .obj never names missing files); NaN/Inf vertices are refused."""
     path = Path(path)
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise OutputError(f"{path}: unsupported mesh format (use one of {', '.join(MESH_SUFFIXES)})")
@@ -237,6 +259,16 @@ def save_mesh(path: str | os.PathLike, mesh: trimesh.Trimesh) -> Path:
         raise OutputError(f"refusing to write {path}: the mesh is empty or contains NaN/Inf vertices")
     if path.suffix.lower() in ASSET_FRAME_SUFFIXES:
         mesh = to_asset_frame(mesh)
+    image = texture_image(mesh)
+    if image is not None and path.suffix.lower() == ".obj":
+        _, mtl, png = mesh_files(path)
+        mesh = mesh.copy()
+        mesh.visual.material = obj_material(image, png.stem)
+        text, sidecars = trimesh.exchange.obj.export_obj(mesh, return_texture=True, mtl_name=mtl.name)
+        for target in (png, mtl):
+            atomic_write_bytes(target, sidecars[target.name])
+        atomic_write_text(path, text)
+        return path
     with atomic_path(path) as tmp:
         mesh.export(str(tmp), file_type=path.suffix.lower()[1:])
     return path

@@ -45,7 +45,9 @@ def test_full_chain_writes_every_output_and_render_shows_the_object(tmp_path, ph
     result = _reconstruct([str(photo), "-o", str(out / "scene.ply"), "--mesh", str(out / "mesh.glb"), "--faces", "300",
                            "--views-dir", str(out / "views"), "--preview", str(out / "turn.gif")], tiny_model)
     assert result.exit_code == 0, result.output
-    assert 0 < len(trimesh.load(out / "mesh.glb", force="mesh").faces) <= 300  # --faces reaches the export
+    glb = trimesh.load(out / "mesh.glb", force="mesh")
+    assert 0 < len(glb.faces) <= 300  # --faces reaches the export
+    assert glb.visual.material.baseColorTexture is not None  # a .glb carries its baked texture by default
     for stage in ("preprocess", "views", "fit", "export"):
         assert stage in result.output
     gaussians = load_ply(out / "scene.ply")

@@ -13,7 +13,7 @@ from img2gs.shape.checkpoint import load_shape_checkpoint, shape_dir_of
 from img2gs.shape.config import ShapeLossConfig, ShapeNetConfig, load_shape_preset
 from img2gs.shape.estimator import ShapeEstimator
 from img2gs.shape.loss import ShapeLoss
-from img2gs.shape.network import ShapeNet, ShapePrediction, encode_input
+from img2gs.shape.network import ShapeNet, ShapePrediction, encode_input, load_grown
 from img2gs.shape.train import augment, shape_batch, train_shape
 from img2gs.viewgen.config import LoopConfig
 
@@ -160,6 +160,33 @@ def test_a_run_can_start_from_another_runs_weights(tiny_data_dir, tiny_shape, tm
     other = dataclasses.replace(config, model=dataclasses.replace(config.model, channels=(8, 24)))
     with pytest.raises(CheckpointError, match="differs"):
         train_shape(other, tiny_dataset(tiny_data_dir), tmp_path / "bad", init=tiny_shape)
+    grown = dataclasses.replace(config, model=dataclasses.replace(config.model, mid_blocks=1))
+    train_shape(grown, tiny_dataset(tiny_data_dir), tmp_path / "grown", init=tiny_shape)  # a larger network may
+    assert len(load_shape_checkpoint(tmp_path / "grown")[0].mid) == 2
+
+
+def test_a_network_grows_by_middle_blocks_that_start_as_the_identity():
+    small = ShapeNet(ShapeNetConfig(resolution=16, channels=(8, 16), blocks_per_level=1, norm_groups=4))
+    with torch.no_grad():  # a non-zero head, so that the comparison below can fail
+        small.head[-1].weight.normal_(0.0, 0.1)
+    large = load_grown(ShapeNet(dataclasses.replace(small.config, mid_blocks=2)), small)
+    assert len(large.mid) == 4 and sum(p.numel() for p in large.parameters()) > sum(p.numel() for p in small.parameters())
+    x = encode_input(torch.rand(2, 16, 16, 4))
+    a, b = small(x), large(x)
+    assert torch.allclose(a.front, b.front, atol=1e-6) and torch.allclose(a.elevation, b.elevation, atol=1e-6)
+    with torch.no_grad():  # once trained, the middle blocks do change the output
+        large.mid[1].out.weight.normal_(0.0, 0.5)
+        large.mid[0].conv2.weight.normal_(0.0, 0.5)
+    assert not torch.allclose(large(x).front, a.front, atol=1e-4)
+    y = large(x)
+    (y.front.mean() + y.elevation.mean()).backward()  # gradients reach the attention's projections
+    assert float(large.mid[1].qkv.weight.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="middle blocks"):  # growing the other way round, or wider, is refused
+        load_grown(small, large)
+    with pytest.raises(ValueError, match="middle blocks"):
+        load_grown(ShapeNet(dataclasses.replace(small.config, channels=(8, 24))), small)
+    with pytest.raises(PresetError, match="attention_heads"):
+        ShapeNetConfig(resolution=16, channels=(8, 16), norm_groups=4, mid_blocks=1, attention_heads=3)
 
 
 def test_a_shape_config_that_does_not_fit_its_weights_is_refused(tiny_shape, tmp_path):

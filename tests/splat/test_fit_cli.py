@@ -38,6 +38,20 @@ def test_fit_writes_ply_mesh_config_and_reports_heldout_psnr(fitted):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left behind
 
 
+def test_fit_writes_an_obj_with_its_texture_files_or_vertex_colours(tiny_scene, tmp_path):
+    args = ["fit", str(tiny_scene), "-o", str(tmp_path / "s.ply"), "--preset", "tiny", "--iters", "2",
+            "--backend", "torch"]
+    result = runner.invoke(app, [*args, "--mesh", str(tmp_path / "m.obj")])
+    assert result.exit_code == 0, result.output
+    assert {"m.obj", "m.mtl", "m_texture.png"} <= {p.name for p in tmp_path.iterdir()}
+    result = runner.invoke(app, [*args, "--mesh", str(tmp_path / "plain.obj"), "--no-texture", "--force"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "plain.mtl").exists() and "vt " not in (tmp_path / "plain.obj").read_text()
+    (tmp_path / "s.ply").unlink()
+    result = runner.invoke(app, [*args, "--mesh", str(tmp_path / "m.obj")])  # the .obj's texture exists
+    assert result.exit_code == 2 and "already exists" in result.output and not (tmp_path / "s.ply").exists()
+
+
 def test_fit_refuses_existing_output_before_any_work(fitted, tiny_scene):
     out, _ = fitted
     before = (out / "scene.ply").stat().st_mtime_ns
