@@ -54,7 +54,8 @@ def reconstruct_command(
     faces: int | None = typer.Option(None, "--faces", min=0, help=FACES_HELP),
     texture: bool = typer.Option(True, "--texture/--no-texture", help=TEXTURE_HELP),
     views_dir: Path | None = typer.Option(None, "--views-dir", help="Also write the generated views + transforms.json."),
-    preview: Path | None = typer.Option(None, "--preview", help="Also write a turntable preview (.gif)."),
+    preview: Path | None = typer.Option(None, "--preview", help="Also write a preview: a turntable (.gif) or a "
+                                        "self-contained page (.html: photo, views, the mesh orbiting in 3D)."),
     preset: str = typer.Option("default", "--preset", help=PRESET_HELP),
     views: int | None = typer.Option(None, "--views", min=8, max=16, help="Number of generated views."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=4, help="Consistency sampling steps."),

@@ -10,15 +10,21 @@ from img2gs.atomic import check_output_folder, check_output_path
 from img2gs.errors import OutputError
 from img2gs.splat.mesh_files import MESH_SUFFIXES, mesh_files
 
+PAGE_SUFFIXES = (".html", ".htm")
+
 
 @dataclass(frozen=True)
 class ReconstructOutputs:
     ply: Path  # the 3DGS scene
     mesh: Path | None = None  # .glb / .obj / .ply
     views_dir: Path | None = None  # generated views + transforms.json, merged into the folder
-    preview: Path | None = None  # turntable .gif
+    preview: Path | None = None  # turntable .gif, or a self-contained preview page .html
     force: bool = False  # overwrite existing outputs
     mesh_texture: bool = True  # a .glb / .obj mesh with a baked texture (an .obj's .mtl and .png beside it)
+
+    @property
+    def preview_is_page(self) -> bool:
+        return self.preview is not None and self.preview.suffix.lower() in PAGE_SUFFIXES
 
     def mesh_files(self) -> list[Path]:
         return [] if self.mesh is None else mesh_files(self.mesh, self.mesh_texture)
@@ -38,8 +44,8 @@ class ReconstructOutputs:
             raise OutputError(f"{self.ply}: the splat scene must be a .ply file")
         if self.mesh is not None and self.mesh.suffix.lower() not in MESH_SUFFIXES:
             raise OutputError(f"{self.mesh}: mesh format must be one of {', '.join(MESH_SUFFIXES)}")
-        if self.preview is not None and self.preview.suffix.lower() != ".gif":
-            raise OutputError(f"{self.preview}: the preview must be a .gif file")
+        if self.preview is not None and self.preview.suffix.lower() not in (".gif", *PAGE_SUFFIXES):
+            raise OutputError(f"{self.preview}: the preview must be a .gif (turntable) or .html (page) file")
         resolved = [p.resolve() for p in self.paths()]
         if len(set(resolved)) != len(resolved):
             raise OutputError("two outputs point at the same file")

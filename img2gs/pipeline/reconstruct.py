@@ -7,7 +7,8 @@
                 with every pixel the photo sees taken from the proxy (pipeline/fit_views.py)
     fit         3DGS fit starting FROM the proxy, to the photo at full resolution (weighted higher)
                 and the target views
-    export      .ply (+ mesh, views folder, turntable preview), each written atomically
+    export      .ply (+ mesh, views folder, preview: a turntable .gif or a self-contained .html page),
+                each written atomically
 
 Every output path is checked before any work starts, so a bad path fails in a second, not a minute.
 """
@@ -39,7 +40,9 @@ from img2gs.splat.export_ply import save_ply
 from img2gs.splat.fit import FitConfig, fit
 from img2gs.splat.floaters import FloaterConfig, remove_floaters
 from img2gs.splat.gaussians import Gaussians
-from img2gs.splat.mesh import write_mesh
+from img2gs.preview.page import write_preview_page
+from img2gs.splat.mesh import extract_mesh, save_mesh
+from img2gs.splat.mesh_files import is_textured
 from img2gs.splat.turntable import save_turntable
 
 # Elevations the shape stage was trained on (data/config.py input_elevation_deg), widened a little:
@@ -163,7 +166,10 @@ def reconstruct(
     with _stage("export", timings, on_stage, str(photo_path)):
         views = concat_views(photo_tiles(resize_rgba(photo, config.fit_size), pose, config.fit_size), target_views)
         gaussians, removed = remove_floaters(result.gaussians, views, trusted=1, config=config.floaters)  # 0: photo
-        write_outputs(gaussians, views, outputs, config, pose)
+        facts = {"photo": Path(photo_path).name, "Gaussians": f"{len(gaussians):,}",
+                 "elevation": f"{pose.elevation:.1f} deg ({'given' if config.elevation is not None else 'estimated'})",
+                 "target views": f"{len(target_views)} ({config.view_source})"}
+        write_outputs(gaussians, views, outputs, config, pose, PagePreview(photo, target_views.images, facts))
     return ReconstructReport(timings, outputs, len(gaussians), {**result.stats, "floaters_removed": removed},
                              pose.elevation, config.elevation is None)
 
@@ -236,18 +242,37 @@ def load_generator(model_dir: Path, device: torch.device):
     return _GENERATORS[key]
 
 
+@dataclass(frozen=True)
+class PagePreview:
+    """What the preview page shows beside the mesh."""
+
+    photo: torch.Tensor  # [S, S, 4] the framed photo
+    views: torch.Tensor  # [V, R, R, 4] the target views of the fit
+    facts: dict[str, str]
+
+
 def write_outputs(gaussians: Gaussians, views: PosedViews, outputs: ReconstructOutputs,
-                  config: ReconstructConfig, pose: OrbitPose) -> None:
-    """Write every requested file atomically; NaN/Inf never reach a file."""
+                  config: ReconstructConfig, pose: OrbitPose, page: PagePreview | None = None) -> None:
+    """Write every requested file atomically; NaN/Inf never reach a file. The mesh is extracted once,
+    for the mesh file and the preview page alike."""
     if not gaussians.is_finite():
         raise OutputError("the fitted Gaussians contain NaN/Inf values; nothing was written")
     save_ply(outputs.ply, gaussians)
+    mesh = None
+    if outputs.mesh is not None or outputs.preview_is_page:
+        textured = is_textured(outputs.mesh, outputs.mesh_texture) if outputs.mesh is not None else True
+        mesh = extract_mesh(gaussians, config.fit.mesh, backend=config.backend, textured=textured)
     if outputs.mesh is not None:
-        write_mesh(outputs.mesh, gaussians, config.fit.mesh, backend=config.backend, texture=outputs.mesh_texture)
+        save_mesh(outputs.mesh, mesh)
     if outputs.views_dir is not None:
         write_posed_views(outputs.views_dir, views, extra={"generator": "img2gs", "view_source": config.view_source,
                                                            "steps": config.steps, "elevation": pose.elevation})
-    if outputs.preview is not None:
+    if outputs.preview_is_page:
+        if page is None:
+            raise ValueError("a preview page needs the photo and views it shows")
+        write_preview_page(outputs.preview, page.facts.get("photo", outputs.ply.stem), page.photo, page.views, mesh,
+                           {**page.facts, "mesh faces": f"{len(mesh.faces):,}"})
+    elif outputs.preview is not None:
         save_turntable(outputs.preview, gaussians, frames=config.preview_frames, size=config.preview_size,
                        elevation=pose.elevation, backend=config.backend)
 

@@ -63,6 +63,20 @@ def test_full_chain_writes_every_output_and_render_shows_the_object(tmp_path, ph
     assert front[0, 0, 3] < 0.5
 
 
+def test_a_preview_page_shows_the_photo_the_views_and_the_textured_mesh(tmp_path, photo, tiny_model):
+    out = tmp_path / "out"
+    result = _reconstruct([str(photo), "-o", str(out / "scene.ply"), "--views", "8",
+                           "--preview", str(out / "page.html")], tiny_model)
+    assert result.exit_code == 0, result.output
+    page = (out / "page.html").read_text()
+    assert page.count('src="data:image/png;base64,') == 1 + 8  # the photo and the 8 target views
+    assert '"texture": "data:image/png;base64,' in page  # with no mesh file asked for, the page's is textured
+    assert photo.name in page and "mesh faces" in page
+    assert sorted(p.name for p in out.iterdir()) == ["page.html", "scene.ply"]
+    bad = _reconstruct([str(photo), "-o", str(out / "other.ply"), "--preview", str(out / "page.pdf")], tiny_model)
+    assert bad.exit_code == 2 and ".html" in bad.output
+
+
 def _corrupt_files(folder: Path) -> list[Path]:
     truncated = folder / "truncated.png"
     buffer = io.BytesIO()

@@ -1,0 +1,1 @@
+"""The self-contained HTML preview page of a reconstruction (page.py)."""
