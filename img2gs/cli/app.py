@@ -38,6 +38,8 @@ err_console = Console(stderr=True)
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 FACES_HELP = "Most faces of the mesh (decimated by quadric edge collapse; 0 keeps every face) [default: 20000]."
+HEIGHT_HELP = ("Scale the mesh so the object is this tall, in metres (glTF's unit) [default: the world's unit "
+               "sphere scale, at most 2 units tall].")
 TEXTURE_HELP = ("A .glb / .obj mesh is UV-unwrapped with a baked texture (an .obj's <stem>.mtl and "
                 "<stem>_texture.png beside it); --no-texture: vertex colours. A .ply mesh has vertex colours.")
 

@@ -12,10 +12,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from img2gs.cli.app import EXIT_USER_ERROR, FACES_HELP, TEXTURE_HELP, command, console
+from img2gs.cli.app import EXIT_USER_ERROR, FACES_HELP, HEIGHT_HELP, TEXTURE_HELP, command, console
 from img2gs.image_header import image_size
 from img2gs.pipeline.batch import BatchOutcome, OutputNaming, expand_inputs, run_batch
-from img2gs.pipeline.outputs import ReconstructOutputs
+from img2gs.pipeline.outputs import ReconstructOutputs, check_height
 from img2gs.presets import with_overrides
 
 if TYPE_CHECKING:  # the pipeline (torch, numba) is imported when a command runs, not when the CLI loads
@@ -53,6 +53,7 @@ def reconstruct_command(
     mesh: Path | None = typer.Option(None, "--mesh", help="Also write a mesh (.glb, .obj or .ply)."),
     faces: int | None = typer.Option(None, "--faces", min=0, help=FACES_HELP),
     texture: bool = typer.Option(True, "--texture/--no-texture", help=TEXTURE_HELP),
+    height: float | None = typer.Option(None, "--height", help=HEIGHT_HELP),
     views_dir: Path | None = typer.Option(None, "--views-dir", help="Also write the generated views + transforms.json."),
     preview: Path | None = typer.Option(None, "--preview", help="Also write a preview: a turntable (.gif) or a "
                                         "self-contained page (.html: photo, views, the mesh orbiting in 3D)."),
@@ -74,7 +75,7 @@ def reconstruct_command(
 
     config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source, faces)
     outputs = ReconstructOutputs(ply=output, mesh=mesh, views_dir=views_dir, preview=preview, force=force,
-                                 mesh_texture=texture)
+                                 mesh_texture=texture, mesh_height=height)
     with console.status("starting") as status:
         report = reconstruct(photo, outputs, config, model_dir=model,
                              on_stage=lambda stage: status.update(f"{stage} ..."))
@@ -122,6 +123,7 @@ def batch(
     mesh_format: str | None = typer.Option(None, "--mesh", help="Also write <stem>_mesh.FORMAT: glb | obj | ply."),
     faces: int | None = typer.Option(None, "--faces", min=0, help=FACES_HELP),
     texture: bool = typer.Option(True, "--texture/--no-texture", help=TEXTURE_HELP),
+    height: float | None = typer.Option(None, "--height", help=HEIGHT_HELP),
     save_views: bool = typer.Option(False, "--views-dir", help="Also write <stem>_views/ with the generated views."),
     preview: bool = typer.Option(False, "--preview", help="Also write <stem>_turntable.gif."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Photos converted in parallel (processes)."),
@@ -139,12 +141,13 @@ def batch(
     """Convert many photos; goes on past bad files and ends with a summary (exit 0 only if all succeeded)."""
     if mesh_format is not None and mesh_format.lower().lstrip(".") not in ("glb", "obj", "ply"):
         raise typer.BadParameter("--mesh must be glb, obj or ply")
+    check_height(height)
     config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source, faces)
     photos = expand_inputs(inputs)
     if not photos:
         raise typer.BadParameter(f"no files match {' '.join(inputs)}")
     naming = OutputNaming(mesh_format=mesh_format.lower().lstrip(".") if mesh_format else None,
-                          save_views=save_views, preview=preview, mesh_texture=texture)
+                          save_views=save_views, preview=preview, mesh_texture=texture, mesh_height=height)
     naming.plan(photos, out_dir)  # output-name clashes are an error before any work (run_batch checks too)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:

@@ -10,8 +10,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from img2gs.atomic import check_output_folder, check_output_path
-from img2gs.cli.app import FACES_HELP, TEXTURE_HELP, command, console
+from img2gs.cli.app import FACES_HELP, HEIGHT_HELP, TEXTURE_HELP, command, console
 from img2gs.errors import DataFormatError, OutputError
+from img2gs.pipeline.outputs import check_height
 from img2gs.limits import RENDER_SIDE, VIEW_BYTES
 from img2gs.presets import load_preset, save_config
 
@@ -25,6 +26,7 @@ def fit(
     mesh: Path | None = typer.Option(None, "--mesh", help="Also write a mesh (.glb, .obj or .ply)."),
     faces: int | None = typer.Option(None, "--faces", min=0, help=FACES_HELP),
     texture: bool = typer.Option(True, "--texture/--no-texture", help=TEXTURE_HELP),
+    height: float | None = typer.Option(None, "--height", help=HEIGHT_HELP),
     iters: int | None = typer.Option(None, "--iters", min=0, help="Optimisation steps (default: the preset's)."),
     preset: str = typer.Option("default", "--preset", help="Fit preset: tiny, fast, default, quality, or a .json."),
     backend: str = typer.Option("auto", "--backend", help="Rasterizer: auto, gsplat, cpu or torch."),
@@ -53,6 +55,7 @@ def fit(
         raise OutputError("two outputs point at the same file")
     for path in paths:  # the side file follows the same rule as the .ply, before any work
         check_output_path(path, force)
+    check_height(height)
     config = load_preset(FitConfig, "splat", preset, iterations=iters, seed=seed)
     if faces is not None:
         config = dataclasses.replace(config, mesh=dataclasses.replace(config.mesh, max_faces=faces))
@@ -73,7 +76,7 @@ def fit(
                   f"{result.stats['it_per_s']:.1f} it/s)")
     if mesh is not None:
         start = time.perf_counter()
-        write_mesh(mesh, gaussians, config.mesh, backend=backend_name, texture=texture)
+        write_mesh(mesh, gaussians, config.mesh, backend=backend_name, texture=texture, height=height)
         console.print(f"wrote {mesh} ({time.perf_counter() - start:.1f} s)")
     if len(test) > 0:
         scores = evaluate(gaussians, test, backend=backend_name)

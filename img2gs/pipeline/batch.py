@@ -42,6 +42,7 @@ class OutputNaming:
     save_views: bool = False
     preview: bool = False
     mesh_texture: bool = True  # a .glb / .obj mesh with a baked texture
+    mesh_height: float | None = None  # metres; None: the world's scale
 
     def outputs_for(self, photo: Path, out_dir: Path, name: str | None = None) -> ReconstructOutputs:
         stem = name or photo.stem
@@ -51,6 +52,7 @@ class OutputNaming:
             views_dir=out_dir / f"{stem}_views" if self.save_views else None,
             preview=out_dir / f"{stem}_turntable.gif" if self.preview else None,
             mesh_texture=self.mesh_texture,
+            mesh_height=self.mesh_height,
         )
 
     def plan(self, photos: list[Path], out_dir: Path) -> dict[Path, ReconstructOutputs]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class ReconstructOutputs:
     preview: Path | None = None  # turntable .gif, or a self-contained preview page .html
     force: bool = False  # overwrite existing outputs
     mesh_texture: bool = True  # a .glb / .obj mesh with a baked texture (an .obj's .mtl and .png beside it)
+    mesh_height: float | None = None  # the mesh scaled to this height (metres); None: the world's scale
 
     @property
     def preview_is_page(self) -> bool:
@@ -46,6 +48,7 @@ class ReconstructOutputs:
             raise OutputError(f"{self.mesh}: mesh format must be one of {', '.join(MESH_SUFFIXES)}")
         if self.preview is not None and self.preview.suffix.lower() not in (".gif", *PAGE_SUFFIXES):
             raise OutputError(f"{self.preview}: the preview must be a .gif (turntable) or .html (page) file")
+        check_height(self.mesh_height)
         resolved = [p.resolve() for p in self.paths()]
         if len(set(resolved)) != len(resolved):
             raise OutputError("two outputs point at the same file")
@@ -54,3 +57,9 @@ class ReconstructOutputs:
                 check_output_path(path, self.force)
         if self.views_dir is not None:  # a folder the user names: merged into, never replaced whole
             check_output_folder(self.views_dir, self.force)
+
+
+def check_height(height: float | None) -> None:
+    """A mesh height must be a positive, finite number of metres (None: not given)."""
+    if height is not None and not (math.isfinite(height) and 0.0 < height <= 1e4):
+        raise OutputError(f"--height must be a positive number of metres (at most 10 km), got {height}")

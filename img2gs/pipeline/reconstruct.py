@@ -263,7 +263,7 @@ def write_outputs(gaussians: Gaussians, views: PosedViews, outputs: ReconstructO
         textured = is_textured(outputs.mesh, outputs.mesh_texture) if outputs.mesh is not None else True
         mesh = extract_mesh(gaussians, config.fit.mesh, backend=config.backend, textured=textured)
     if outputs.mesh is not None:
-        save_mesh(outputs.mesh, mesh)
+        save_mesh(outputs.mesh, mesh, height=outputs.mesh_height)
     if outputs.views_dir is not None:
         write_posed_views(outputs.views_dir, views, extra={"generator": "img2gs", "view_source": config.view_source,
                                                            "steps": config.steps, "elevation": pose.elevation})

@@ -38,12 +38,13 @@ from img2gs.cameras import FOV_DEG, ORBIT_RADIUS, intrinsics_from_fov, look_at, 
 from img2gs.errors import OutputError
 from img2gs.render.mesh_renderer import render_mesh
 from img2gs.render.surface import RenderSurface
-from img2gs.splat.asset_frame import ASSET_FRAME_SUFFIXES, to_asset_frame
+from img2gs.splat.asset_frame import ASSET_FRAME_SUFFIXES, scaled_to_height, to_asset_frame
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.mesh_files import MESH_SUFFIXES, is_textured, mesh_files
 from img2gs.splat.render import render_depth
 from img2gs.splat.texture import TextureConfig, obj_material, texture_image, textured_mesh
 from img2gs.splat.tsdf import tsdf_fuse
+from img2gs.splat.view_colors import view_colors
 
 
 
@@ -157,34 +158,6 @@ def silhouette_area(mesh: trimesh.Trimesh, c2w: Tensor, K: Tensor, width: int, h
     return float((render_mesh(surface, c2w, K, width, height, ambient=1.0).rgba[..., 3] >= 0.5).sum())
 
 
-def vertex_colors_from_views(
-    vertices: Tensor,  # [P, 3]
-    rgbs: Tensor,  # [V, H, W, 3]
-    depths: Tensor,  # [V, H, W]
-    alphas: Tensor,  # [V, H, W]
-    c2w: Tensor,  # [V, 4, 4]
-    K: Tensor,  # [V, 3, 3]
-    tolerance: float,
-    alpha_threshold: float = 0.5,
-) -> tuple[Tensor, Tensor]:
-    """(colours [P, 3], seen [P] bool): mean colour over the views where each vertex is visible."""
-    viewmats = viewmat_from_c2w(c2w.float())
-    h, w = depths.shape[1:]
-    total, count = torch.zeros(vertices.shape[0], 3), torch.zeros(vertices.shape[0])
-    for v in range(depths.shape[0]):
-        cam = vertices @ viewmats[v, :3, :3].T + viewmats[v, :3, 3]
-        z = cam[:, 2]
-        col = (cam[:, 0] / z * K[v, 0, 0] + K[v, 0, 2]).floor().long()
-        row = (cam[:, 1] / z * K[v, 1, 1] + K[v, 1, 2]).floor().long()
-        ok = (z > 1e-3) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
-        col, row = col.clamp(0, w - 1), row.clamp(0, h - 1)
-        ok &= (alphas[v, row, col] >= alpha_threshold) & ((depths[v, row, col] - z).abs() < tolerance)
-        total[ok] += rgbs[v, row[ok], col[ok]]
-        count[ok] += 1.0
-    seen = count > 0
-    return total / count.clamp_min(1.0)[:, None], seen
-
-
 def extract_mesh(gaussians: Gaussians, config: MeshConfig = MeshConfig(), *, backend: str = "auto",
                  textured: bool = False) -> trimesh.Trimesh:
     """A mesh of the Gaussians' surface (see the module docstring), vertex-coloured or, when `textured`,
@@ -203,8 +176,7 @@ def extract_mesh(gaussians: Gaussians, config: MeshConfig = MeshConfig(), *, bac
     mesh = decimate(tsdf_to_mesh(tsdf, config.extent, config.min_component_fraction, level), config.max_faces)
 
     def colors_at(points: Tensor) -> tuple[Tensor, Tensor]:
-        return vertex_colors_from_views(points, rgbs, depths, alphas, c2w, K, config.color_depth_tolerance,
-                                        config.alpha_threshold)
+        return view_colors(points, rgbs, depths, alphas, c2w, K, config.color_depth_tolerance, config.alpha_threshold)
 
     def fallback(points: Tensor) -> Tensor:
         return nearest_gaussian_colors(gaussians, points)
@@ -243,22 +215,27 @@ def nearest_gaussian_colors(gaussians: Gaussians, points: Tensor) -> Tensor:
 
 
 def write_mesh(path: str | os.PathLike, gaussians: Gaussians, config: MeshConfig = MeshConfig(), *,
-               backend: str = "auto", texture: bool = True) -> Path:
+               backend: str = "auto", texture: bool = True, height: float | None = None) -> Path:
     """Extract the Gaussians' mesh and write it (and an .obj's texture files) to `path`."""
-    return save_mesh(path, extract_mesh(gaussians, config, backend=backend, textured=is_textured(path, texture)))
+    return save_mesh(path, extract_mesh(gaussians, config, backend=backend, textured=is_textured(path, texture)),
+                     height=height)
 
 
-def save_mesh(path: str | os.PathLike, mesh: trimesh.Trimesh) -> Path:
+def save_mesh(path: str | os.PathLike, mesh: trimesh.Trimesh, height: float | None = None) -> Path:
     """Write `mesh` (world frame) as .glb, .obj (both in glTF's +Y-up frame: asset_frame.py) or .ply (world
     frame), by suffix, each file atomically (`mesh_files`: an .obj's texture and material first, so the
-    .obj never names missing files); NaN/Inf vertices are refused."""
+    .obj never names missing files); NaN/Inf vertices are refused. `height`: scale the object to this
+    height (metres in glTF; None keeps the world's unit-sphere scale)."""
     path = Path(path)
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise OutputError(f"{path}: unsupported mesh format (use one of {', '.join(MESH_SUFFIXES)})")
     if len(mesh.faces) == 0 or not np.isfinite(np.asarray(mesh.vertices)).all():
         raise OutputError(f"refusing to write {path}: the mesh is empty or contains NaN/Inf vertices")
-    if path.suffix.lower() in ASSET_FRAME_SUFFIXES:
+    in_asset_frame = path.suffix.lower() in ASSET_FRAME_SUFFIXES
+    if in_asset_frame:
         mesh = to_asset_frame(mesh)
+    if height is not None:
+        mesh = scaled_to_height(mesh, height, up_axis=1 if in_asset_frame else 2)
     image = texture_image(mesh)
     if image is not None and path.suffix.lower() == ".obj":
         _, mtl, png = mesh_files(path)

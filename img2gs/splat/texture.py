@@ -7,7 +7,7 @@
    tested against its torch twin), fed UV coordinates as screen positions at a constant depth, where
    its perspective-correct barycentrics are exactly the affine ones.
 3. `bake_texture`: each of those surface points takes the mean colour of the views in which it is
-   visible (mesh.vertex_colors_from_views, the same rule as the vertex colours), points no view sees
+   visible (view_colors.py, the same rule as the vertex colours), points no view sees
    the colour of the nearest Gaussian, and the empty texels around the charts take the colour of the
    nearest covered texel, so that filtering and mipmaps in viewers do not bleed the background in.
 
@@ -52,9 +52,12 @@ def unwrap(mesh: trimesh.Trimesh, config: TextureConfig) -> UVMesh:
     """Charts of `mesh` packed into the unit square by xatlas."""
     atlas = xatlas.Atlas()
     atlas.add_mesh(np.asarray(mesh.vertices, np.float32), np.asarray(mesh.faces, np.uint32))
+    charts = xatlas.ChartOptions()
+    charts.max_iterations = 0  # no chart-growing refinement: measured on the example mug's 20k faces,
+    # 3.0 s instead of 4.7 s for 970 charts instead of 640, the same atlas utilisation (0.75)
     pack = xatlas.PackOptions()
-    pack.resolution, pack.padding, pack.bilinear = config.size, config.padding, True
-    atlas.generate(xatlas.ChartOptions(), pack)
+    pack.resolution, pack.padding, pack.bilinear, pack.blockAlign = config.size, config.padding, True, True
+    atlas.generate(charts, pack)
     vmapping, faces, uv = atlas[0]
     return UVMesh(vertices=np.asarray(mesh.vertices, np.float64)[vmapping], faces=faces.astype(np.int64),
                   uv=uv.astype(np.float64), source_vertex=vmapping.astype(np.int64))

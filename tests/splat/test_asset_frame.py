@@ -5,9 +5,10 @@ import json
 import struct
 
 import numpy as np
+import pytest
 import trimesh
 
-from img2gs.splat.asset_frame import WORLD_TO_ASSET, to_asset_frame
+from img2gs.splat.asset_frame import WORLD_TO_ASSET, scaled_to_height, to_asset_frame
 from img2gs.splat.mesh import save_mesh
 
 COMPONENTS = {5121: np.uint8, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
@@ -90,3 +91,16 @@ def test_ply_meshes_stay_in_the_world_frame(tmp_path):
     save_mesh(tmp_path / "m.ply", world_object())
     back = trimesh.load(tmp_path / "m.ply", force="mesh")
     assert np.allclose(back.vertices.max(0) - back.vertices.min(0), [0.7, 0.7, 1.6], atol=1e-5)
+
+
+def test_height_scales_the_mesh_to_metres_in_either_frame(tmp_path):
+    save_mesh(tmp_path / "m.glb", world_object(), height=0.12)  # a 12 cm mug
+    vertices, _ = read_glb(tmp_path / "m.glb")
+    assert np.ptp(vertices[:, 1]) == pytest.approx(0.12, abs=1e-6) and vertices[:, 1].min() == pytest.approx(0.0, abs=1e-7)
+    assert np.ptp(vertices[:, 0]) == pytest.approx(0.12 * 0.7 / 1.6, abs=1e-6)  # uniform: proportions kept
+    save_mesh(tmp_path / "m.ply", world_object(), height=2.5)
+    back = trimesh.load(tmp_path / "m.ply", force="mesh")
+    assert np.ptp(back.vertices[:, 2]) == pytest.approx(2.5, abs=1e-5)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="height"):
+            scaled_to_height(world_object(), bad, up_axis=2)

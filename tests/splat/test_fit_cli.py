@@ -2,7 +2,9 @@
 
 import json
 
+import numpy as np
 import pytest
+import trimesh
 import torch
 from PIL import Image
 from typer.testing import CliRunner
@@ -47,6 +49,12 @@ def test_fit_writes_an_obj_with_its_texture_files_or_vertex_colours(tiny_scene, 
     result = runner.invoke(app, [*args, "--mesh", str(tmp_path / "plain.obj"), "--no-texture", "--force"])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "plain.mtl").exists() and "vt " not in (tmp_path / "plain.obj").read_text()
+    for bad in ("0", "-2", "nan"):  # refused before any work
+        result = runner.invoke(app, [*args, "--mesh", str(tmp_path / "h.glb"), "--height", bad, "--force"])
+        assert result.exit_code == 2 and "--height" in result.output and not (tmp_path / "h.glb").exists()
+    result = runner.invoke(app, [*args, "--mesh", str(tmp_path / "h.glb"), "--height", "0.3", "--force"])
+    assert result.exit_code == 0 and np.ptp(trimesh.load(tmp_path / "h.glb", force="mesh").vertices[:, 1]) == \
+        pytest.approx(0.3, abs=1e-5)
     (tmp_path / "s.ply").unlink()
     result = runner.invoke(app, [*args, "--mesh", str(tmp_path / "m.obj")])  # the .obj's texture exists
     assert result.exit_code == 2 and "already exists" in result.output and not (tmp_path / "s.ply").exists()

@@ -8,9 +8,9 @@ from img2gs.errors import OutputError
 from img2gs.render.mesh_renderer import render_mesh
 from img2gs.splat.mesh import (
     MeshConfig, chamfer_distance, keep_large_components, save_mesh, sphere_cameras, surface_chamfer, tsdf_to_mesh,
-    vertex_colors_from_views,
 )
 from img2gs.splat.tsdf import tsdf_fuse, tsdf_fuse_torch
+from img2gs.splat.view_colors import view_colors, view_colors_reference
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +60,25 @@ def test_tsdf_mesh_of_balls_is_accurate_and_outward(ball_renders):
     assert len(keep_large_components(mesh, 0.5).split(only_watertight=False)) == 1
 
 
-def test_vertex_colors_come_from_the_views_that_see_the_vertex(ball_renders):
+@pytest.mark.parametrize("colors_of", [view_colors, view_colors_reference])
+def test_vertex_colors_come_from_the_views_that_see_the_vertex(ball_renders, colors_of):
     _, r, c2w, K = ball_renders
     verts = torch.tensor([[0.0, 0.0, 0.5], [0.5, 0.0, 0.0], [0.0, 0.0, 0.95], [0.0, 0.0, 0.0]])
-    colors, seen = vertex_colors_from_views(verts, r.rgba[..., :3], r.depth, r.rgba[..., 3], c2w, K, tolerance=0.04)
+    colors, seen = colors_of(verts, r.rgba[..., :3], r.depth, r.rgba[..., 3], c2w, K, tolerance=0.04)
     assert seen.tolist() == [True, True, True, False]  # the centre is never visible
     # top of the red ball (under the blue one) may be seen only from the side, but it is red
     assert colors[0, 0] > 0.8 and colors[1, 0] > 0.8 and colors[2, 2] > 0.8
+
+
+def test_the_view_colour_kernel_matches_its_torch_twin(ball_renders):
+    _, r, c2w, K = ball_renders
+    points = (torch.rand(20_000, 3, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2)  # some seen, most not
+    points[:5000] = torch.nn.functional.normalize(points[:5000], dim=-1) * 0.5  # on the red ball
+    args = (r.rgba[..., :3], r.depth, r.rgba[..., 3], c2w, K, 0.04)
+    fast, fast_seen = view_colors(points, *args)
+    slow, slow_seen = view_colors_reference(points, *args)
+    assert bool(torch.equal(fast_seen, slow_seen)) and 1000 < int(slow_seen.sum()) < 20_000
+    assert torch.allclose(fast, slow, atol=1e-6)
 
 
 def test_chamfer_distance_of_shifted_points():
