@@ -32,7 +32,8 @@ from img2gs.presets import load_preset  # noqa: E402
 from img2gs.splat.export_ply import save_ply  # noqa: E402
 from img2gs.splat.fit import FitConfig, evaluate, fit  # noqa: E402
 from img2gs.splat.floaters import remove_floaters  # noqa: E402
-from img2gs.splat.mesh import extract_mesh, save_mesh, surface_chamfer  # noqa: E402
+from img2gs.splat.export_mesh import save_mesh  # noqa: E402
+from img2gs.splat.mesh import extract_mesh, surface_chamfer  # noqa: E402
 from img2gs.synthetic_scene import synthetic_mesh, write_synthetic_scene  # noqa: E402
 
 

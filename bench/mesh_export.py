@@ -31,7 +31,8 @@ from img2gs.cameras import FOV_DEG, intrinsics_from_fov, orbit_to_c2w  # noqa: E
 from img2gs.metrics import psnr  # noqa: E402
 from img2gs.render import render_mesh  # noqa: E402
 from img2gs.splat.export_ply import load_ply  # noqa: E402
-from img2gs.splat.mesh import MeshConfig, extract_mesh, save_mesh  # noqa: E402
+from img2gs.splat.export_mesh import save_mesh  # noqa: E402
+from img2gs.splat.mesh import MeshConfig, extract_mesh  # noqa: E402
 from img2gs.splat.render import render_rgba  # noqa: E402
 
 

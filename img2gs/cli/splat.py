@@ -42,7 +42,7 @@ def fit(
     from img2gs.splat.backends import resolve_backend
     from img2gs.splat.export_ply import save_ply
     from img2gs.splat.fit import FitConfig, evaluate
-    from img2gs.splat.mesh import write_mesh
+    from img2gs.splat.export_mesh import write_mesh
     from img2gs.splat.mesh_files import MESH_SUFFIXES, mesh_files
 
     if output.suffix.lower() != ".ply":

@@ -41,7 +41,8 @@ from img2gs.splat.fit import FitConfig, fit
 from img2gs.splat.floaters import FloaterConfig, remove_floaters
 from img2gs.splat.gaussians import Gaussians
 from img2gs.preview.page import write_preview_page
-from img2gs.splat.mesh import extract_mesh, save_mesh
+from img2gs.splat.export_mesh import save_mesh
+from img2gs.splat.mesh import extract_mesh
 from img2gs.splat.mesh_files import is_textured
 from img2gs.splat.turntable import save_turntable
 

@@ -9,7 +9,7 @@ import pytest
 import trimesh
 
 from img2gs.splat.asset_frame import WORLD_TO_ASSET, scaled_to_height, to_asset_frame
-from img2gs.splat.mesh import save_mesh
+from img2gs.splat.export_mesh import save_mesh
 
 COMPONENTS = {5121: np.uint8, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 

@@ -6,8 +6,9 @@ import trimesh
 from img2gs.cameras import intrinsics_from_fov
 from img2gs.errors import OutputError
 from img2gs.render.mesh_renderer import render_mesh
+from img2gs.splat.export_mesh import save_mesh
 from img2gs.splat.mesh import (
-    MeshConfig, chamfer_distance, keep_large_components, save_mesh, sphere_cameras, surface_chamfer, tsdf_to_mesh,
+    MeshConfig, chamfer_distance, keep_large_components, sphere_cameras, surface_chamfer, tsdf_to_mesh,
 )
 from img2gs.splat.tsdf import tsdf_fuse, tsdf_fuse_torch
 from img2gs.splat.view_colors import view_colors, view_colors_reference
