@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.ndimage import distance_transform_edt
@@ -30,7 +29,8 @@ from img2gs.cameras import FOV_DEG, OrbitPose, intrinsics_from_fov
 from img2gs.errors import DataFormatError
 from img2gs.image_io import resize_rgba
 from img2gs.ray_maps import camera_ray_directions
-from img2gs.splat.gaussians import Gaussians, num_sh_bases, rgb_to_sh0
+from img2gs.splat.gaussians import Gaussians
+from img2gs.splat.sh import num_sh_bases, rgb_to_sh0
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from torch import Tensor
 
 from img2gs.cameras import FOV_DEG, intrinsics_from_fov, orbit_to_c2w
 from img2gs.proxy.lift import LiftedProxy
-from img2gs.splat.gaussians import Gaussians, rgb_to_sh0
+from img2gs.splat.gaussians import Gaussians
+from img2gs.splat.sh import rgb_to_sh0
 from img2gs.splat.render import render_gaussians, unpremultiply
 
 # Screen-space dilation of the proxy's Gaussians (pixels^2). 3DGS trains with 0.3, which widens every

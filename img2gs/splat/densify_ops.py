@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from img2gs.splat.gaussians import quat_to_rotmat
+from img2gs.splat.projection import quat_to_rotmat
 
 SPLIT_SCALE_DIVISOR = 1.6  # children of a split are this much smaller (3DGS, Kerbl et al. 2023, Sec. 5.2)
 

@@ -29,7 +29,8 @@ from img2gs.errors import OutputError
 from img2gs.image_io import composite_on
 from img2gs.metrics import fuzz_fraction, psnr, ssim
 from img2gs.posed_views import PosedViews
-from img2gs.splat.gaussians import Gaussians, from_visual_hull
+from img2gs.splat.gaussians import Gaussians
+from img2gs.splat.visual_hull import from_visual_hull
 from img2gs.splat.loss import LossWeights, composite, flatten_loss, splat_loss
 from img2gs.splat.mesh import MeshConfig
 from img2gs.splat.optim import LearningRates, make_optimizers, means_lr_at, set_means_lr

@@ -39,7 +39,7 @@ class Projected:
     radii: Tensor  # [C, N] int32, 0 for culled Gaussians
 
 
-def quat_to_rotmat(quats: Tensor) -> Tensor:  # [N, 4] (w, x, y, z), any norm -> [N, 3, 3]
+def quat_to_rotmat(quats: Tensor) -> Tensor:  # [..., 4] (w, x, y, z), any norm -> [..., 3, 3]
     """Rotation matrices of (normalised) quaternions."""
     w, x, y, z = F.normalize(quats, dim=-1).unbind(-1)
     R = torch.stack(
@@ -49,7 +49,7 @@ def quat_to_rotmat(quats: Tensor) -> Tensor:  # [N, 4] (w, x, y, z), any norm ->
             2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
         ],
         dim=-1,
-    ).reshape(-1, 3, 3)
+    ).reshape(*quats.shape[:-1], 3, 3)
     return R
 
 

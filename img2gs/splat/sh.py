@@ -81,6 +81,11 @@ def sh_to_rgb(
     return torch.clamp_min(eval_sh(degree, dirs, coeffs) + 0.5, 0.0)
 
 
-def rgb_to_sh_dc(rgb: Tensor) -> Tensor:
+def rgb_to_sh0(rgb: Tensor) -> Tensor:
     """Degree-0 coefficient [..., 3] that renders as `rgb` [..., 3] (inverse of sh_to_rgb at degree 0)."""
     return (rgb - 0.5) / C0
+
+
+def sh0_to_rgb(sh0: Tensor) -> Tensor:
+    """The colour [..., 3] of degree-0 coefficients [..., 3] (before sh_to_rgb's clamp)."""
+    return sh0 * C0 + 0.5

@@ -6,7 +6,8 @@ from plyfile import PlyData
 from img2gs.errors import DataFormatError, OutputError
 from img2gs.splat.export_ply import load_ply, ply_property_names, save_ply
 from img2gs.splat.export_splat import load_splat, save_splat
-from img2gs.splat.gaussians import SH_C0, Gaussians
+from img2gs.splat.gaussians import Gaussians
+from img2gs.splat.sh import C0 as SH_C0
 
 
 def random_gaussians(n: int, sh_degree: int, generator: torch.Generator) -> Gaussians:

@@ -11,7 +11,7 @@ import torch
 from img2gs.cameras import OrbitPose, intrinsics_from_fov, project_points, viewmat_from_c2w
 from img2gs.splat.projection import project_gaussians
 from img2gs.splat.rasterize import rasterize
-from img2gs.splat.sh import eval_sh, rgb_to_sh_dc, sh_basis
+from img2gs.splat.sh import eval_sh, rgb_to_sh0, sh_basis
 
 F64 = torch.float64
 
@@ -174,16 +174,16 @@ def test_sh_basis_is_orthonormal_and_degree0_matches_rgb():
     Y = sh_basis(3, dirs)  # [n, 16]
     gram = 4 * math.pi * (Y.T @ Y) / n
     torch.testing.assert_close(gram, torch.eye(16, dtype=F64), rtol=0, atol=2e-3)
-    # Degree-0 SH of rgb_to_sh_dc(c) renders exactly like the RGB colours c.
+    # Degree-0 SH of rgb_to_sh0(c) renders exactly like the RGB colours c.
     rgb = torch.rand(5, 3, dtype=F64)
-    torch.testing.assert_close(eval_sh(0, torch.randn(5, 3, dtype=F64), rgb_to_sh_dc(rgb)[:, None]) + 0.5, rgb)
+    torch.testing.assert_close(eval_sh(0, torch.randn(5, 3, dtype=F64), rgb_to_sh0(rgb)[:, None]) + 0.5, rgb)
 
 
 def test_sh_degree0_render_equals_rgb_render(generator):
     params, cams = make_scene(60, 1, None, generator)
     rgb_colors, _, _ = rasterize(*[params[k] for k in ("means", "quats", "scales", "opacities", "colors")],
                                  cams["viewmats"], cams["Ks"], cams["width"], cams["height"], backend="torch")
-    sh = rgb_to_sh_dc(params["colors"])[:, None]
+    sh = rgb_to_sh0(params["colors"])[:, None]
     sh_colors, _, _ = rasterize(*[params[k] for k in ("means", "quats", "scales", "opacities")], sh,
                                 cams["viewmats"], cams["Ks"], cams["width"], cams["height"], sh_degree=0,
                                 backend="torch")
