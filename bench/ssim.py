@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from img2gs.metrics import _gaussian_window, ssim
+from img2gs.metrics import gaussian_window, ssim
 
 
 def ssim_conv2d(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
@@ -26,7 +26,7 @@ def ssim_conv2d(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1
     b, h, w, c = pred.shape
     x = pred.permute(0, 3, 1, 2).reshape(-1, 1, h, w)  # [B*C, 1, H, W]
     y = target.permute(0, 3, 1, 2).reshape(-1, 1, h, w)
-    g = _gaussian_window(min(window, h, w), sigma, pred.dtype, pred.device)
+    g = gaussian_window(min(window, h, w), sigma, pred.dtype, pred.device)
 
     def blur(t: Tensor) -> Tensor:
         return F.conv2d(F.conv2d(t, g.view(1, 1, 1, -1)), g.view(1, 1, -1, 1))

@@ -23,7 +23,7 @@ def psnr(pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
     return -10.0 * torch.log10(mse.clamp_min(1e-12))
 
 
-def _gaussian_window(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+def gaussian_window(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
     x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2.0
     g = torch.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()  # [size]
@@ -44,7 +44,7 @@ def ssim_map(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5)
     window = min(window, h, w)
     x = pred.reshape(-1, h, w, c).permute(0, 3, 1, 2)  # [B, C, H, W]
     y = target.reshape(-1, h, w, c).permute(0, 3, 1, 2)
-    g = _gaussian_window(window, sigma, pred.dtype, pred.device)
+    g = gaussian_window(window, sigma, pred.dtype, pred.device)
     rows, cols = _valid_filter_matrix(g, h), _valid_filter_matrix(g, w)  # [H', H], [W', W]
 
     def blur(t: Tensor) -> Tensor:  # separable Gaussian filter as two matmuls (3x faster than conv2d: bench/ssim.py)

@@ -16,6 +16,7 @@ from img2gs.cli.app import EXIT_USER_ERROR, FACES_HELP, HEIGHT_HELP, TEXTURE_HEL
 from img2gs.image_header import image_size
 from img2gs.pipeline.batch import BatchOutcome, OutputNaming, expand_inputs, run_batch
 from img2gs.pipeline.outputs import ReconstructOutputs, check_height
+from img2gs.splat.mesh_files import MESH_SUFFIXES
 from img2gs.presets import with_overrides
 
 if TYPE_CHECKING:  # the pipeline (torch, numba) is imported when a command runs, not when the CLI loads
@@ -139,8 +140,9 @@ def batch(
     force: bool = typer.Option(False, "--force", help="Redo photos whose outputs exist."),
 ) -> None:
     """Convert many photos; goes on past bad files and ends with a summary (exit 0 only if all succeeded)."""
-    if mesh_format is not None and mesh_format.lower().lstrip(".") not in ("glb", "obj", "ply"):
-        raise typer.BadParameter("--mesh must be glb, obj or ply")
+    formats = [suffix.lstrip(".") for suffix in MESH_SUFFIXES]
+    if mesh_format is not None and mesh_format.lower().lstrip(".") not in formats:
+        raise typer.BadParameter(f"--mesh must be {', '.join(formats)}")
     check_height(height)
     config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source, faces)
     photos = expand_inputs(inputs)
