@@ -18,11 +18,11 @@ import torch
 import trimesh
 
 from img2gs.cameras import intrinsics_from_fov, orbit_to_c2w
-from img2gs.render import prepare_surface, render_mesh
-from img2gs.render.mesh_renderer import project_vertices
-from img2gs.render.rasterize import rasterize
-from img2gs.render.rasterize_torch import rasterize_reference
-from img2gs.render.shade import shade, shade_reference
+from img2gs.mesh_render import prepare_surface, render_mesh
+from img2gs.mesh_render.mesh_renderer import project_vertices
+from img2gs.mesh_render.rasterize import rasterize
+from img2gs.mesh_render.rasterize_torch import rasterize_reference
+from img2gs.mesh_render.shade import shade, shade_reference
 
 VIEWS = 12
 

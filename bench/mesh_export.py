@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 from img2gs.cameras import FOV_DEG, intrinsics_from_fov, orbit_to_c2w  # noqa: E402
 from img2gs.metrics import psnr  # noqa: E402
-from img2gs.render import render_mesh  # noqa: E402
+from img2gs.mesh_render import render_mesh  # noqa: E402
 from img2gs.splat.export_ply import load_ply  # noqa: E402
 from img2gs.splat.export_mesh import save_mesh  # noqa: E402
 from img2gs.splat.mesh import MeshConfig, extract_mesh  # noqa: E402

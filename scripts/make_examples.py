@@ -21,8 +21,8 @@ from PIL import Image, ImageFilter
 
 from img2gs.cameras import FOV_DEG, INPUT_FILL, input_pose, intrinsics_from_fov
 from img2gs.image_io import save_png
-from img2gs.render import render_mesh
-from img2gs.render.surface import prepare_surface, transformed
+from img2gs.mesh_render import render_mesh
+from img2gs.mesh_render.surface import prepare_surface, transformed
 from img2gs.viewgen.data.framing import frame_for_input_view, hull_points, unit_sphere_transform
 from img2gs.viewgen.data.procedural import procedural_object
 

@@ -33,8 +33,8 @@ from torch import Tensor
 
 from img2gs.cameras import FOV_DEG, ORBIT_RADIUS, intrinsics_from_fov, look_at
 from img2gs.errors import OutputError
-from img2gs.render.mesh_renderer import render_mesh
-from img2gs.render.surface import RenderSurface
+from img2gs.mesh_render.mesh_renderer import render_mesh
+from img2gs.mesh_render.surface import RenderSurface
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.render import render_depth
 from img2gs.splat.texture import TextureConfig, textured_mesh

@@ -27,7 +27,7 @@ from PIL import Image
 from scipy.ndimage import distance_transform_edt
 from torch import Tensor
 
-from img2gs.render.rasterize import rasterize
+from img2gs.mesh_render.rasterize import rasterize
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from img2gs.cameras import FOV_DEG, OrbitPose, input_pose, intrinsics_from_fov, 
 from img2gs.metrics import mask_iou
 from img2gs.proxy.lift import LiftConfig, lift_photo, resample_layer
 from img2gs.proxy.render import render_proxy
-from img2gs.render import render_mesh
-from img2gs.render.depth_layers import depth_layers
+from img2gs.mesh_render import render_mesh
+from img2gs.mesh_render.depth_layers import depth_layers
 
 SIZE = 128
 

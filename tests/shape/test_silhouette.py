@@ -8,8 +8,8 @@ import torch
 import trimesh
 
 from img2gs.cameras import FOV_DEG, OrbitPose, input_pose, intrinsics_from_fov, poses_c2w
-from img2gs.render import render_mesh
-from img2gs.render.depth_layers import depth_layers
+from img2gs.mesh_render import render_mesh
+from img2gs.mesh_render.depth_layers import depth_layers
 from img2gs.shape.config import ShapeLossConfig, load_shape_preset
 from img2gs.shape.loss import ShapeLoss
 from img2gs.shape.network import ShapePrediction

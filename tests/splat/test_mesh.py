@@ -5,7 +5,7 @@ import trimesh
 
 from img2gs.cameras import intrinsics_from_fov
 from img2gs.errors import OutputError
-from img2gs.render.mesh_renderer import render_mesh
+from img2gs.mesh_render.mesh_renderer import render_mesh
 from img2gs.splat.export_mesh import save_mesh
 from img2gs.splat.mesh import (
     MeshConfig, chamfer_distance, keep_large_components, sphere_cameras, surface_chamfer, tsdf_to_mesh,

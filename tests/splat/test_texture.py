@@ -12,7 +12,7 @@ from PIL import Image
 
 from img2gs.errors import OutputError
 from img2gs.pipeline.outputs import ReconstructOutputs
-from img2gs.render.texture import sample_bilinear
+from img2gs.mesh_render.texture import sample_bilinear
 from img2gs.splat.export_mesh import save_mesh
 from img2gs.splat.mesh_files import is_textured, mesh_files
 from img2gs.splat.texture import (

@@ -15,7 +15,7 @@ from img2gs.cameras import INPUT_FILL, ORBIT_RADIUS, intrinsics_from_fov, orbit_
 from img2gs.cli import app
 from img2gs.errors import DataFormatError
 from img2gs.presets import load_preset, to_dict
-from img2gs.render import prepare_surface, render_mesh
+from img2gs.mesh_render import prepare_surface, render_mesh
 from img2gs.viewgen.data import DataBuildConfig, ViewDataset, build_dataset, load_shards, plan_objects, read_shard
 from img2gs.viewgen.data.build import render_object
 from img2gs.viewgen.data.framing import frame_for_input_view, hull_points, projected_box

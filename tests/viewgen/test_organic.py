@@ -14,8 +14,8 @@ import torch
 import trimesh
 
 from img2gs.cameras import FOV_DEG, ORBIT_RADIUS, intrinsics_from_fov, orbit_to_c2w
-from img2gs.render import prepare_surface, render_mesh
-from img2gs.render.surface import transformed
+from img2gs.mesh_render import prepare_surface, render_mesh
+from img2gs.mesh_render.surface import transformed
 from img2gs.viewgen.data.framing import hull_points, unit_sphere_transform
 from img2gs.viewgen.data.organic import (
     CATEGORY_NAMES,

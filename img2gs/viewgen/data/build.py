@@ -27,7 +27,7 @@ from img2gs.atomic import DATASET, atomic_directory, check_output_path
 from img2gs.cameras import FOV_DEG, ORBIT_RADIUS
 from img2gs.errors import DataFormatError
 from img2gs.presets import to_dict
-from img2gs.render import prepare_surface
+from img2gs.mesh_render import prepare_surface
 from img2gs.viewgen.data.config import DataBuildConfig
 from img2gs.viewgen.data.framing import hull_points
 from img2gs.viewgen.data.mesh_folder import MeshEntry, find_meshes, load_mesh

@@ -4,7 +4,7 @@ Each shard holds S samples of V views:
     images  uint8   [S, V, H, W, 4]  RGBA, straight alpha; view 0 is the input view
     poses   float32 [S, V, 3]        (elevation, azimuth, radius), degrees (img2gs.cameras)
     depth   float16 [S, 2, H, W]     camera z of the first / last surface along each ray of view 0
-                                     (img2gs.render.depth_layers), 0 = miss; format 2 and later
+                                     (img2gs.mesh_render.depth_layers), 0 = miss; format 2 and later
 and, as safetensors metadata (a string), `object_ids`: the JSON list of the S object ids.
 
 Reading checks a shard's tensor names, dtypes and shapes and its metadata from the header first

@@ -9,10 +9,10 @@ import trimesh
 from PIL import Image
 
 from img2gs.cameras import intrinsics_from_fov, orbit_to_c2w, project_points, viewmat_from_c2w
-from img2gs.render import render_mesh
-from img2gs.render.rasterize import rasterize
-from img2gs.render.rasterize_torch import rasterize_reference
-from img2gs.render.surface import corner_normals
+from img2gs.mesh_render import render_mesh
+from img2gs.mesh_render.rasterize import rasterize
+from img2gs.mesh_render.rasterize_torch import rasterize_reference
+from img2gs.mesh_render.surface import corner_normals
 
 RADIUS = 3.2
 SIZE = 32
@@ -227,9 +227,9 @@ def test_corner_normals_are_smooth_across_split_vertices():
 
 def test_numba_shading_matches_numpy_twin(generator):
     """Vertex colours, a texture sampled outside [0, 1] (wrapping), front and back faces."""
-    from img2gs.render.mesh_renderer import project_vertices
-    from img2gs.render.shade import shade, shade_reference
-    from img2gs.render.surface import prepare_surface
+    from img2gs.mesh_render.mesh_renderer import project_vertices
+    from img2gs.mesh_render.shade import shade, shade_reference
+    from img2gs.mesh_render.surface import prepare_surface
 
     sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.6)
     sphere.visual.vertex_colors = (np.random.default_rng(0).random((len(sphere.vertices), 4)) * 255).astype(np.uint8)

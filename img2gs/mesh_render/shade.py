@@ -17,8 +17,8 @@ import math
 import numba
 import numpy as np
 
-from img2gs.render.surface import RenderSurface
-from img2gs.render.texture import sample_bilinear
+from img2gs.mesh_render.surface import RenderSurface
+from img2gs.mesh_render.texture import sample_bilinear
 
 
 def shade(

@@ -1,4 +1,4 @@
-"""Pure-torch twin of the numba rasterizer (`img2gs.render.rasterize`): every pixel centre against
+"""Pure-torch twin of the numba rasterizer (`img2gs.mesh_render.rasterize`): every pixel centre against
 every triangle at once, float64. Slow (memory P x F per view) and obviously correct; tests compare
 the two on random meshes. Same rules: edges inclusive, two-sided, 1/z depth interpolation, nearest
 wins with the lower face index on ties, triangles touching z <= NEAR or with zero area skipped.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from img2gs.render.rasterize import NEAR
+from img2gs.mesh_render.rasterize import NEAR
 
 
 def rasterize_reference(screen: Tensor, faces: Tensor, height: int, width: int,

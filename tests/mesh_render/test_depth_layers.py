@@ -7,7 +7,7 @@ import torch
 import trimesh
 
 from img2gs.cameras import intrinsics_from_fov, orbit_to_c2w
-from img2gs.render.depth_layers import depth_layers, depth_layers_reference
+from img2gs.mesh_render.depth_layers import depth_layers, depth_layers_reference
 
 RADIUS = 3.2
 

@@ -1,7 +1,7 @@
 """Render meshes from posed cameras: RGBA (straight alpha = coverage), depth and world normals.
 
 Pipeline: project the vertices with the camera contract (img2gs.cameras), rasterize at `supersample`
-times the resolution with the numba z-buffer (img2gs.render.rasterize), shade every covered sample
+times the resolution with the numba z-buffer (img2gs.mesh_render.rasterize), shade every covered sample
 (deferred: colour / texture / normal interpolated with perspective-correct barycentrics), then
 box-downsample so that alpha is the fraction of covered samples.
 
@@ -20,9 +20,9 @@ import trimesh
 from torch import Tensor
 
 from img2gs.cameras import viewmat_from_c2w
-from img2gs.render.rasterize import rasterize
-from img2gs.render.shade import shade
-from img2gs.render.surface import RenderSurface, prepare_surface
+from img2gs.mesh_render.rasterize import rasterize
+from img2gs.mesh_render.shade import shade
+from img2gs.mesh_render.surface import RenderSurface, prepare_surface
 
 # Towards the light: from the front-right of the input camera (azimuth 0) and above.
 DEFAULT_LIGHT_DIR = (0.5, -0.3, 1.0)

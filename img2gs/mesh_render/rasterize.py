@@ -35,7 +35,7 @@ def rasterize(
     Returns face_id [N, H, W] int32 (-1 = empty), bary [N, H, W, 3] float32 perspective-correct
     weights of the face's corners, depth [N, H, W] float32 camera z (0 = empty).
     `farthest=True` keeps the LAST surface along each pixel's ray instead of the first (the back
-    layer of img2gs.render.depth_layers); ties again go to the lower face index.
+    layer of img2gs.mesh_render.depth_layers); ties again go to the lower face index.
     """
     screen = np.ascontiguousarray(screen, dtype=np.float64)
     faces = np.ascontiguousarray(faces, dtype=np.int32)

@@ -18,10 +18,10 @@ import torch
 import trimesh
 from torch import Tensor
 
-from img2gs.render.mesh_renderer import _check_cameras, project_vertices
-from img2gs.render.rasterize import rasterize
-from img2gs.render.rasterize_torch import rasterize_reference
-from img2gs.render.surface import RenderSurface, prepare_surface
+from img2gs.mesh_render.mesh_renderer import _check_cameras, project_vertices
+from img2gs.mesh_render.rasterize import rasterize
+from img2gs.mesh_render.rasterize_torch import rasterize_reference
+from img2gs.mesh_render.surface import RenderSurface, prepare_surface
 
 
 def depth_layers(
