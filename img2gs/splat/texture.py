@@ -3,7 +3,7 @@
 1. `unwrap`: xatlas (the library behind Blender's and Godot's lightmap packers) cuts the mesh into charts
    and packs them into the unit square, `padding` texels apart; vertices on chart seams are split.
 2. `texel_surface_points`: every texel centre of the atlas that a chart covers is mapped back onto the
-   surface. The UV layout is rasterized with the project's own z-buffer kernel (render/rasterize.py,
+   surface. The UV layout is rasterized with the project's own z-buffer kernel (mesh_render/rasterize.py,
    tested against its torch twin), fed UV coordinates as screen positions at a constant depth, where
    its perspective-correct barycentrics are exactly the affine ones.
 3. `bake_texture`: each of those surface points takes the mean colour of the views in which it is
@@ -17,6 +17,7 @@ v itself when it writes glTF.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,9 @@ from scipy.ndimage import distance_transform_edt
 from torch import Tensor
 
 from img2gs.mesh_render.rasterize import rasterize
+
+ColorsAt = Callable[[Tensor], tuple[Tensor, Tensor]]  # points [N, 3] -> (colours [N, 3], seen [N] bool)
+Fallback = Callable[[Tensor], Tensor]  # points [M, 3] no view sees -> colours [M, 3]
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,8 @@ def fill_empty_texels(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
 
 def bake_texture(
     uv_mesh: UVMesh,
-    colors_at: "callable[[Tensor], tuple[Tensor, Tensor]]",  # points [N, 3] -> (colours [N, 3], seen [N])
-    fallback: "callable[[Tensor], Tensor]",  # points [M, 3] -> colours [M, 3] for the points no view sees
+    colors_at: ColorsAt,
+    fallback: Fallback,
     size: int,
 ) -> np.ndarray:
     """[size, size, 3] uint8 texture atlas of `uv_mesh` (see the module docstring)."""
@@ -104,8 +108,8 @@ def bake_texture(
 
 def textured_mesh(
     mesh: trimesh.Trimesh,
-    colors_at: "callable[[Tensor], tuple[Tensor, Tensor]]",
-    fallback: "callable[[Tensor], Tensor]",
+    colors_at: ColorsAt,
+    fallback: Fallback,
     config: TextureConfig = TextureConfig(),
 ) -> trimesh.Trimesh:
     """`mesh` unwrapped, with its baked atlas as a matte glTF material (metallic 0: glTF's default of 1
