@@ -127,6 +127,8 @@ def batch(
     height: float | None = typer.Option(None, "--height", help=HEIGHT_HELP),
     save_views: bool = typer.Option(False, "--views-dir", help="Also write <stem>_views/ with the generated views."),
     preview: bool = typer.Option(False, "--preview", help="Also write <stem>_turntable.gif."),
+    page: bool = typer.Option(False, "--page", help="Also write <stem>_preview.html, the self-contained preview "
+                              "page (photo, views, the mesh orbiting in 3D); instead of --preview."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Photos converted in parallel (processes)."),
     preset: str = typer.Option("default", "--preset", help=PRESET_HELP),
     views: int | None = typer.Option(None, "--views", min=8, max=16, help="Number of generated views."),
@@ -144,12 +146,15 @@ def batch(
     if mesh_format is not None and mesh_format.lower().lstrip(".") not in formats:
         raise typer.BadParameter(f"--mesh must be {', '.join(formats)}")
     check_height(height)
+    if page and preview:
+        raise typer.BadParameter("--page and --preview both name the one preview of a photo: choose one")
     config = _config(preset, views, steps, elevation, no_remove_bg, device, seed, view_source, faces)
     photos = expand_inputs(inputs)
     if not photos:
         raise typer.BadParameter(f"no files match {' '.join(inputs)}")
     naming = OutputNaming(mesh_format=mesh_format.lower().lstrip(".") if mesh_format else None,
-                          save_views=save_views, preview=preview, mesh_texture=texture, mesh_height=height)
+                          save_views=save_views, preview=preview, page=page, mesh_texture=texture,
+                          mesh_height=height)
     naming.plan(photos, out_dir)  # output-name clashes are an error before any work (run_batch checks too)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:

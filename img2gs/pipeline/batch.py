@@ -40,7 +40,8 @@ class OutputNaming:
 
     mesh_format: str | None = None  # "glb" | "obj" | "ply" | None
     save_views: bool = False
-    preview: bool = False
+    preview: bool = False  # <stem>_turntable.gif
+    page: bool = False  # <stem>_preview.html, the self-contained preview page, instead of the turntable
     mesh_texture: bool = True  # a .glb / .obj mesh with a baked texture
     mesh_height: float | None = None  # metres; None: the world's scale
 
@@ -50,7 +51,8 @@ class OutputNaming:
             ply=out_dir / f"{stem}.ply",
             mesh=out_dir / f"{stem}_mesh.{self.mesh_format}" if self.mesh_format else None,
             views_dir=out_dir / f"{stem}_views" if self.save_views else None,
-            preview=out_dir / f"{stem}_turntable.gif" if self.preview else None,
+            preview=out_dir / f"{stem}_preview.html" if self.page else
+            out_dir / f"{stem}_turntable.gif" if self.preview else None,
             mesh_texture=self.mesh_texture,
             mesh_height=self.mesh_height,
         )

@@ -61,6 +61,8 @@ def test_output_naming():
     outputs = OutputNaming(mesh_format="glb", save_views=True, preview=True).outputs_for(Path("p/cat.jpg"), Path("o"))
     assert outputs.ply == Path("o/cat.ply") and outputs.mesh == Path("o/cat_mesh.glb")
     assert outputs.views_dir == Path("o/cat_views") and outputs.preview == Path("o/cat_turntable.gif")
+    page = OutputNaming(page=True).outputs_for(Path("p/cat.jpg"), Path("o"))
+    assert page.preview == Path("o/cat_preview.html") and page.preview_is_page
 
 
 @pytest.mark.parametrize("kwargs, problem", [

@@ -104,6 +104,12 @@ def test_batch_converts_good_files_and_lists_bad_ones(tmp_path, tiny_model):
     again = runner.invoke(app, ["batch", str(photos / "[ab].png"), "-o", str(tmp_path / "out"), *TINY,
                                 "--model", str(tiny_model)])
     assert again.exit_code == 0 and "0 ok, 0 failed, 2 skipped" in again.output
+    pages = runner.invoke(app, ["batch", str(photos / "a.png"), "-o", str(tmp_path / "pages"), *TINY, "--page",
+                                "--model", str(tiny_model)])
+    assert pages.exit_code == 0, pages.output
+    assert "mesh-data" in (tmp_path / "pages" / "a_preview.html").read_text()
+    both = runner.invoke(app, ["batch", str(photos / "a.png"), "-o", str(tmp_path / "both"), "--page", "--preview"])
+    assert both.exit_code == 2 and "choose one" in both.output and not (tmp_path / "both").exists()
 
 
 def _absurd_png(path: Path) -> None:
