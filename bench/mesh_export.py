@@ -28,16 +28,13 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 from img2gs.cameras import FOV_DEG, intrinsics_from_fov, orbit_to_c2w  # noqa: E402
+from img2gs.image_io import composite_on  # noqa: E402
 from img2gs.metrics import psnr  # noqa: E402
 from img2gs.mesh_render import render_mesh  # noqa: E402
 from img2gs.splat.export_ply import load_ply  # noqa: E402
 from img2gs.splat.export_mesh import save_mesh  # noqa: E402
 from img2gs.splat.mesh import MeshConfig, extract_mesh  # noqa: E402
 from img2gs.splat.render import render_rgba  # noqa: E402
-
-
-def on_white(rgba: torch.Tensor) -> torch.Tensor:
-    return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
 
 
 def main() -> None:
@@ -53,7 +50,7 @@ def main() -> None:
     c2w = orbit_to_c2w(torch.full((n,), 20.0), torch.arange(n) * (360.0 / n), torch.full((n,), 3.2))
     K = intrinsics_from_fov(FOV_DEG, args.size, args.size).expand(n, 3, 3)
     splats = render_rgba(gaussians, c2w, K, args.size, args.size, backend="cpu")
-    reference = on_white(splats)
+    reference = composite_on(splats)
     config = MeshConfig(max_faces=args.faces, texture_size=args.texture_size)
     extract_mesh(gaussians, MeshConfig(max_faces=args.faces, resolution=32), backend="cpu")  # compile kernels
     print(f"splats: {args.ply} ({len(gaussians)} Gaussians); empty image PSNR "
@@ -67,8 +64,8 @@ def main() -> None:
             file_mb = path.stat().st_size / 2**20
         render = render_mesh(mesh, c2w, K, args.size, args.size, ambient=1.0).rgba
         both = (render[..., 3:] > 0.5) & (splats[..., 3:] > 0.5)
-        score = float(psnr(on_white(render), reference).mean())
-        inside = float(psnr(on_white(render), reference, both.float()).mean())
+        score = float(psnr(composite_on(render), reference).mean())
+        inside = float(psnr(composite_on(render), reference, both.float()).mean())
         print(f"RESULT mode={mode} export_s={export_s:.2f} faces={len(mesh.faces)} psnr={score:.2f} "
               f"psnr_inside={inside:.2f} file_mb={file_mb:.2f}")
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
+from scipy.ndimage import distance_transform_edt
 from torch import Tensor
 
 from img2gs.atomic import atomic_path
@@ -66,6 +67,13 @@ def composite_on(image: Tensor, background: float | Tensor = 1.0) -> Tensor:
     """RGB [..., H, W, 3] of an RGBA image [..., H, W, 4] composited over `background` (scalar or [3])."""
     rgb, alpha = image[..., :3], image[..., 3:4]
     return rgb * alpha + torch.as_tensor(background, dtype=image.dtype) * (1.0 - alpha)
+
+
+def fill_from_nearest(values: Tensor, valid: Tensor) -> Tensor:
+    """values [R, R, ...] with every pixel outside `valid` [R, R] (bool, not all False) given the value of
+    its nearest valid pixel (Euclidean distance transform)."""
+    _, (rows, cols) = distance_transform_edt(~valid.cpu().numpy(), return_indices=True)
+    return values[torch.from_numpy(rows), torch.from_numpy(cols)]
 
 
 def resize_chw(x: Tensor, size: int) -> Tensor:

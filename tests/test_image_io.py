@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from img2gs.errors import ImageInputError, OutputError
-from img2gs.image_io import load_image, save_png
+from img2gs.image_io import fill_from_nearest, load_image, save_png
 
 
 def _gradient(w=24, h=16):
@@ -160,3 +160,14 @@ def test_size_is_checked_from_the_header_against_the_pixel_limit(tmp_path, monke
     monkeypatch.setenv("IMG2GS_MAX_IMAGE_PIXELS", "100")
     with pytest.raises(ImageInputError, match="384 decoded pixels in one image is over the limit of 100"):
         load_image(tmp_path / "small.png")
+
+
+def test_empty_pixels_take_the_nearest_valid_value():  # the lift's depth / colour fill, a texture's gutters
+    image = torch.zeros(4, 4, 3)
+    valid = torch.zeros(4, 4, dtype=torch.bool)
+    image[0, 0], valid[0, 0] = 1.0, True
+    image[3, 3], valid[3, 3] = 0.5, True
+    filled = fill_from_nearest(image, valid)
+    assert torch.allclose(filled[0, 1], torch.ones(3)) and torch.allclose(filled[3, 2], torch.full((3,), 0.5))
+    assert torch.allclose(filled[3, 3], torch.full((3,), 0.5))
+

@@ -26,6 +26,7 @@ from PIL import Image
 from torch import Tensor
 
 from img2gs.atomic import atomic_write_text
+from img2gs.image_io import composite_on
 from img2gs.splat.asset_frame import to_asset_frame
 from img2gs.splat.texture import texture_image
 
@@ -69,16 +70,13 @@ def mesh_payload(mesh: trimesh.Trimesh) -> dict:
 
 def preview_page(title: str, photo: Tensor, views: Tensor, mesh: trimesh.Trimesh, facts: dict[str, str]) -> str:
     """The page's HTML. photo [S, S, 4] and views [V, R, R, 4] straight-alpha RGBA in [0, 1], shown on white."""
-    def on_white(rgba: Tensor) -> Tensor:
-        return rgba[..., :3] * rgba[..., 3:] + (1.0 - rgba[..., 3:])
-
     imports = {"three": data_url((VENDOR / "three.module.min.js").read_bytes(), "text/javascript"),
                "three/addons/OrbitControls.js": data_url((VENDOR / "OrbitControls.js").read_bytes(), "text/javascript")}
-    view_tags = "\n".join(f'<img src="{png_url(on_white(v))}" alt="view {i + 1}">' for i, v in enumerate(views))
+    view_tags = "\n".join(f'<img src="{png_url(composite_on(v))}" alt="view {i + 1}">' for i, v in enumerate(views))
     fact_rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts.items())
     version = (VENDOR / "THREE_VERSION").read_text().strip()
     fields = {"TITLE": html.escape(title), "IMPORT_MAP": json.dumps({"imports": imports}),
-              "PHOTO": png_url(on_white(photo)), "VIEWS": view_tags, "FACTS": fact_rows,
+              "PHOTO": png_url(composite_on(photo)), "VIEWS": view_tags, "FACTS": fact_rows,
               "MESH": json.dumps(mesh_payload(mesh)).replace("</", "<\\/"), "THREE_VERSION": html.escape(version)}
     page = TEMPLATE.read_text()
     for key, value in fields.items():

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from scipy.ndimage import distance_transform_edt
 from torch import Tensor
 
 from img2gs.cameras import FOV_DEG, OrbitPose, intrinsics_from_fov
 from img2gs.errors import DataFormatError
-from img2gs.image_io import resize_rgba
+from img2gs.image_io import fill_from_nearest, resize_rgba
 from img2gs.ray_maps import camera_ray_directions
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.sh import num_sh_bases, rgb_to_sh0
@@ -54,13 +53,6 @@ class LiftedProxy:
     gaussians: Gaussians
     seen: Tensor  # [N] float32: 1 for front Gaussians (seen in the photo), 0 for back and fill
     layer: Tensor  # [N] int8: 0 front, 1 back, 2 fill
-
-
-def fill_from_nearest(values: Tensor, valid: Tensor) -> Tensor:
-    """values [R, R, ...] with every pixel outside `valid` [R, R] (bool, not all False) given the value of
-    its nearest valid pixel."""
-    _, (rows, cols) = distance_transform_edt(~valid.cpu().numpy(), return_indices=True)
-    return values[torch.from_numpy(rows), torch.from_numpy(cols)]
 
 
 def extend_depth(depth: Tensor, valid: Tensor) -> Tensor:

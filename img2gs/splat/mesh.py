@@ -42,7 +42,6 @@ from img2gs.splat.tsdf import tsdf_fuse
 from img2gs.splat.view_colors import view_colors
 
 
-
 @dataclass(frozen=True)
 class MeshConfig:
     resolution: int = 128  # voxels per side

@@ -25,9 +25,9 @@ import torch
 import trimesh
 import xatlas
 from PIL import Image
-from scipy.ndimage import distance_transform_edt
 from torch import Tensor
 
+from img2gs.image_io import fill_from_nearest
 from img2gs.mesh_render.rasterize import rasterize
 
 ColorsAt = Callable[[Tensor], tuple[Tensor, Tensor]]  # points [N, 3] -> (colours [N, 3], seen [N] bool)
@@ -81,12 +81,6 @@ def texel_surface_points(uv_mesh: UVMesh, size: int) -> tuple[np.ndarray, np.nda
     return covered, points.astype(np.float32)
 
 
-def fill_empty_texels(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
-    """image [S, S, C] with every uncovered texel set to its nearest covered texel's value."""
-    _, (rows, cols) = distance_transform_edt(~covered, return_indices=True)
-    return image[rows, cols]
-
-
 def bake_texture(
     uv_mesh: UVMesh,
     colors_at: ColorsAt,
@@ -101,9 +95,9 @@ def bake_texture(
     colors, seen = colors_at(p)
     if not bool(seen.all()):
         colors[~seen] = fallback(p[~seen])
-    image = np.zeros((size, size, 3), np.float32)
-    image[covered] = colors.clamp(0.0, 1.0).numpy()
-    return (fill_empty_texels(image, covered) * 255.0 + 0.5).astype(np.uint8)
+    image = torch.zeros(size, size, 3)
+    image[torch.from_numpy(covered)] = colors.clamp(0.0, 1.0)
+    return (fill_from_nearest(image, torch.from_numpy(covered)).numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
 def textured_mesh(

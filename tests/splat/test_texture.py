@@ -19,7 +19,6 @@ from img2gs.splat.texture import (
     TextureConfig,
     UVMesh,
     bake_texture,
-    fill_empty_texels,
     texel_surface_points,
     texture_image,
     textured_mesh,
@@ -58,15 +57,6 @@ def test_texel_centres_map_to_the_affine_surface_point():
     rows, cols = np.nonzero(covered)
     expected = np.stack([(cols + 0.5) / size, 1.0 - (rows + 0.5) / size, np.full(len(rows), 0.5)], axis=-1)
     assert np.allclose(points, expected, atol=1e-6)
-
-
-def test_empty_texels_take_the_nearest_covered_colour():
-    image = np.zeros((4, 4, 3), np.float32)
-    covered = np.zeros((4, 4), bool)
-    image[0, 0], covered[0, 0] = 1.0, True
-    image[3, 3], covered[3, 3] = 0.5, True
-    filled = fill_empty_texels(image, covered)
-    assert np.allclose(filled[0, 1], 1.0) and np.allclose(filled[3, 2], 0.5) and np.allclose(filled[3, 3], 0.5)
 
 
 def test_the_baked_texture_holds_the_colour_of_each_surface_point():
