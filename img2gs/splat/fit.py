@@ -5,6 +5,7 @@
         pick `batch_size` views (shuffled epochs), draw their background colours
         render with SH degree min(step // sh_degree_interval, sh_degree)
         loss = (1-l) L1 + l D-SSIM + mu L1(alpha)      (loss.py)   -> Adam step (optim.py)
+               [+ flatten, opacity, scale, needle regularisers when weighted]
         densify / prune / reset opacities                (strategy.py)
 
 Backgrounds: "random" (default) draws a uniform random colour per view and step and composites the
@@ -31,7 +32,7 @@ from img2gs.metrics import fuzz_fraction, psnr, ssim
 from img2gs.posed_views import PosedViews
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.visual_hull import from_visual_hull
-from img2gs.splat.loss import LossWeights, composite, flatten_loss, splat_loss
+from img2gs.splat.loss import LossWeights, composite, flatten_loss, shape_regularisers, splat_loss
 from img2gs.splat.mesh import MeshConfig
 from img2gs.splat.optim import LearningRates, make_optimizers, means_lr_at, set_means_lr
 from img2gs.splat.render import render_gaussians, render_rgba
@@ -122,6 +123,8 @@ def fit(
         loss, _ = splat_loss(rgb, alpha, targets[idx], backgrounds, config.loss, weights)
         if config.loss.flatten_weight > 0:
             loss = loss + config.loss.flatten_weight * flatten_loss(gaussians.scales)
+        if config.loss.regularised:
+            loss = loss + shape_regularisers(gaussians.scales, gaussians.opacities, scene_scale, config.loss)[0]
         loss_value = _checked(loss, step)
         loss.backward()
         for optimizer in optimizers.values():

@@ -11,6 +11,13 @@ generated views.
 drives Gaussians towards flat discs lying on the surface, as in Gaussian-surfel / 2DGS-style methods
 (e.g. Dai et al. 2024, "Gaussian Surfels"): rendered depth then sits on the surface rather than
 inside a fuzzy shell, which is what mesh extraction needs.
+
+`shape_regularisers` (optional) keep the Gaussians from turning into fur, the half-transparent needles
+that splat viewers show sticking out of a silhouette:
+    opacity   mean opacity                      (gsplat's MCMC strategy's `opacity_reg`, Kheradmand et
+    scale     mean scale / scene scale           al. 2024: unneeded Gaussians fade and get pruned)
+    needle    mean max(s_max / s_min - r, 0)    (PhysGaussian's anisotropy term, Xie et al. 2024:
+                                                 no Gaussian longer than r times its width)
 """
 
 from __future__ import annotations
@@ -28,6 +35,19 @@ class LossWeights:
     ssim_lambda: float = 0.2  # lambda: weight of the D-SSIM term (3DGS: 0.2)
     alpha_weight: float = 0.1  # mu: weight of the L1 silhouette term
     flatten_weight: float = 0.0  # weight of `flatten_loss` (thin, surface-like Gaussians)
+    opacity_weight: float = 0.0  # weight of the mean opacity (`shape_regularisers`)
+    scale_weight: float = 0.0  # weight of the mean scale over the scene scale
+    needle_weight: float = 0.0  # weight of the anisotropy hinge
+    max_anisotropy: float = 10.0  # r: longest / shortest axis allowed before the hinge bites
+
+    def __post_init__(self) -> None:
+        if min(self.ssim_lambda, self.alpha_weight, self.flatten_weight, self.opacity_weight,
+               self.scale_weight, self.needle_weight) < 0 or self.max_anisotropy < 1:
+            raise ValueError("loss weights must be >= 0 and max_anisotropy >= 1")
+
+    @property
+    def regularised(self) -> bool:
+        return self.opacity_weight > 0 or self.scale_weight > 0 or self.needle_weight > 0
 
 
 def composite(rgba: Tensor, background: Tensor) -> Tensor:
@@ -66,3 +86,19 @@ def splat_loss(
 def flatten_loss(scales: Tensor) -> Tensor:  # scales [N, 3] activated
     """Mean smallest scale of the Gaussians (scalar)."""
     return scales.min(dim=-1).values.mean()
+
+
+def shape_regularisers(scales: Tensor, opacities: Tensor, scene_scale: float,
+                       weights: LossWeights) -> tuple[Tensor, dict[str, Tensor]]:
+    """The weighted sum of the opacity, scale and needle terms (scalar) and each term (detached).
+
+    scales [N, 3] activated (world units), opacities [N] activated, scene_scale the scene's radius."""
+    terms = {
+        "opacity": opacities.mean(),
+        "scale": scales.mean() / scene_scale,
+        "needle": (scales.max(dim=-1).values / scales.min(dim=-1).values.clamp_min(1e-12)
+                   - weights.max_anisotropy).clamp_min(0.0).mean(),
+    }
+    total = (weights.opacity_weight * terms["opacity"] + weights.scale_weight * terms["scale"]
+             + weights.needle_weight * terms["needle"])
+    return total, {k: v.detach() for k, v in terms.items()}

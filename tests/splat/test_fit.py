@@ -66,3 +66,17 @@ def test_config_validation():
         FitConfig(background="green")
     with pytest.raises(ValueError):
         FitConfig(init="sfm")
+
+
+def test_regularisers_fade_and_shorten_the_gaussians(tiny_views):
+    train = tiny_views.subset("train")
+    config = tiny(load_preset(FitConfig, "splat", "tiny"), iterations=40)
+    plain = fit(train, config, backend="cpu").gaussians
+    loss = dataclasses.replace(config.loss, opacity_weight=0.5, needle_weight=0.5, max_anisotropy=2.0)
+    regularised = fit(train, dataclasses.replace(config, loss=loss), backend="cpu").gaussians
+
+    def anisotropy(g):
+        return (g.scales.max(dim=-1).values / g.scales.min(dim=-1).values).mean()
+
+    assert regularised.opacities.mean() < plain.opacities.mean()
+    assert anisotropy(regularised) < anisotropy(plain)

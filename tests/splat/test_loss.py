@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from img2gs.splat.loss import LossWeights, composite, splat_loss
+from img2gs.splat.loss import LossWeights, composite, shape_regularisers, splat_loss
 
 
 def test_perfect_render_has_zero_loss(generator):
@@ -68,3 +68,31 @@ def test_flatten_loss_is_the_mean_smallest_scale():
     assert loss.item() == pytest.approx(0.015)
     loss.backward()
     torch.testing.assert_close(scales.grad, torch.tensor([[0.0, 0.5, 0.0], [0.0, 0.0, 0.5]]))
+
+
+def test_shape_regularisers_by_hand():
+    scales = torch.tensor([[0.1, 0.1, 0.1], [2.0, 0.1, 0.1]])  # a ball and a needle 20x as long as wide
+    opacities = torch.tensor([0.2, 0.6])
+    weights = LossWeights(opacity_weight=1.0, scale_weight=10.0, needle_weight=0.5, max_anisotropy=10.0)
+    total, terms = shape_regularisers(scales, opacities, 2.0, weights)
+    assert terms["opacity"] == pytest.approx(0.4)
+    assert terms["scale"] == pytest.approx((0.3 + 2.2) / 6 / 2.0)
+    assert terms["needle"] == pytest.approx((20.0 - 10.0) / 2)  # the ball is under the hinge
+    assert total == pytest.approx(0.4 + 10.0 * terms["scale"] + 0.5 * 5.0)
+
+
+def test_needle_term_shortens_only_needles():
+    scales = torch.tensor([[0.1, 0.1, 0.1], [2.0, 0.1, 0.1]], requires_grad=True)
+    total, _ = shape_regularisers(scales, torch.ones(2), 1.0, LossWeights(needle_weight=1.0))
+    total.backward()
+    assert torch.all(scales.grad[0] == 0)  # within the allowed anisotropy: untouched
+    assert scales.grad[1, 0] > 0 and scales.grad[1, 1] < 0  # the long axis shrinks, the short one grows
+
+
+def test_regularisers_off_by_default_and_checked():
+    assert not LossWeights().regularised
+    assert LossWeights(opacity_weight=0.01).regularised
+    with pytest.raises(ValueError):
+        LossWeights(needle_weight=-1.0)
+    with pytest.raises(ValueError):
+        LossWeights(max_anisotropy=0.5)
