@@ -3,11 +3,12 @@
 Renders the scene (16 train views + 4 held-out views at 128x128 by default), fits it with a preset,
 extracts the mesh, and reports held-out PSNR / SSIM (white background), the fuzz (the fraction of each
 held-out image that is half-transparent, alpha in (0.05, 0.95), more than 2 px outside the true
-silhouette: img2gs.metrics.fuzz_fraction) and the mesh's Chamfer distance to the true surface
+silhouette: img2gs.metrics.fuzz_fraction), the needles (the fraction of Gaussians with opacity > 0.05 whose
+longest axis is more than 10x their shortest) and the mesh's Chamfer distance to the true surface
 (img2gs.splat.mesh.surface_chamfer; object in the unit sphere). `wall_s` is the time of fitting + mesh
 extraction, as `img2gs fit --mesh` spends it. Last line:
 
-    RESULT wall_s=... psnr_heldout=... ssim_heldout=... fuzz_heldout=...% chamfer=... n_gaussians=...
+    RESULT wall_s=... psnr_heldout=... ssim_heldout=... fuzz_heldout=...% needles=...% chamfer=... n_gaussians=...
 
 The same fit from the command line, on the scene folder this script keeps with `--scene-dir DIR`:
     img2gs fit DIR -o scene.ply --mesh mesh.ply --preset default --backend cpu
@@ -33,7 +34,8 @@ from img2gs.splat.export_ply import save_ply  # noqa: E402
 from img2gs.splat.fit import FitConfig, evaluate, fit  # noqa: E402
 from img2gs.splat.floaters import remove_floaters  # noqa: E402
 from img2gs.splat.export_mesh import save_mesh  # noqa: E402
-from img2gs.splat.mesh import extract_mesh, surface_chamfer  # noqa: E402
+from img2gs.metrics import surface_chamfer  # noqa: E402
+from img2gs.splat.mesh import extract_mesh  # noqa: E402
 from img2gs.synthetic_scene import synthetic_mesh, write_synthetic_scene  # noqa: E402
 
 
@@ -80,7 +82,14 @@ def main() -> None:
     print(f"fit {fit_s:.1f} s ({result.stats['it_per_s']:.2f} it/s), mesh {wall - fit_s:.1f} s, "
           f"{len(mesh.faces)} faces; held-out PSNR per view {[round(p, 2) for p in scores['psnr_per_view']]}")
     print(f"RESULT wall_s={wall:.1f} psnr_heldout={scores['psnr']:.2f} ssim_heldout={scores['ssim']:.4f} "
-          f"fuzz_heldout={100 * scores['fuzz']:.2f}% chamfer={chamfer:.4f} n_gaussians={len(result.gaussians)}")
+          f"fuzz_heldout={100 * scores['fuzz']:.2f}% needles={100 * needle_fraction(result.gaussians):.2f}% chamfer={chamfer:.4f} n_gaussians={len(result.gaussians)}")
+
+
+def needle_fraction(gaussians, ratio: float = 10.0, min_opacity: float = 0.05) -> float:
+    """Fraction of the visible Gaussians (opacity > min_opacity) longer than `ratio` times their width."""
+    scales, visible = gaussians.scales, gaussians.opacities > min_opacity
+    needles = scales.max(dim=-1).values > ratio * scales.min(dim=-1).values
+    return float((needles & visible).sum()) / max(int(visible.sum()), 1)
 
 
 def _progress(total: int):

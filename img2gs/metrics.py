@@ -1,4 +1,5 @@
-"""Image metrics shared by the splat loss, `fit`, `eval views` and the pipeline's quality figure.
+"""Image metrics shared by the splat loss, `fit`, `eval views` and the pipeline's quality figure, and the
+geometry metric of the mesh benches (Chamfer distance; scipy and trimesh imported where used).
 
 Images are [..., H, W, C] float in [0, 1] (channels last), as everywhere in img2gs. SSIM follows
 Wang et al. 2004 with an 11x11 Gaussian window (sigma 1.5), C1 = 0.01^2, C2 = 0.03^2, computed over
@@ -83,3 +84,37 @@ def fuzz_fraction(alpha: Tensor, truth: Tensor, border_px: int = 2, low: float =
     far_outside = near.reshape(*lead, h, w) < 0.5
     fuzzy = (alpha > low) & (alpha < high)
     return (fuzzy & far_outside).float().mean(dim=(-2, -1))
+
+
+# --- geometry -------------------------------------------------------------------------------------
+
+
+def chamfer_distance(a: Tensor, b: Tensor) -> float:
+    """Symmetric Chamfer distance of point sets a [P, 3] and b [Q, 3]:
+    (mean_a min_b |a - b| + mean_b min_a |a - b|) / 2, in scene units (not squared)."""
+    from scipy.spatial import cKDTree
+
+    a_np, b_np = a.detach().cpu().double().numpy(), b.detach().cpu().double().numpy()
+    d_ab, _ = cKDTree(b_np).query(a_np, k=1)
+    d_ba, _ = cKDTree(a_np).query(b_np, k=1)
+    return float((d_ab.mean() + d_ba.mean()) / 2.0)
+
+
+def surface_chamfer(
+    mesh, reference, n_query: int = 20_000, n_dense: int = 400_000, seed: int = 0,
+) -> float:
+    """Symmetric Chamfer distance between two surfaces, as `chamfer_distance` but each direction
+    measures `n_query` points sampled on one surface against `n_dense` points sampled on the other,
+    which approximates the point-to-surface distance. (With equal sample counts the distance between
+    two samplings of the *same* surface is ~0.5 / sqrt(density): 0.008 for the synthetic scene at
+    20k points; at 400k dense points the floor is ~0.002.)"""
+    import numpy as np
+    import trimesh
+    from scipy.spatial import cKDTree
+
+    def sample(m, n: int, s: int):  # trimesh.Trimesh -> [n, 3] float64
+        return np.asarray(trimesh.sample.sample_surface(m, n, seed=s)[0], dtype=np.float64)
+
+    d_mesh, _ = cKDTree(sample(reference, n_dense, seed + 1)).query(sample(mesh, n_query, seed), k=1)
+    d_ref, _ = cKDTree(sample(mesh, n_dense, seed + 3)).query(sample(reference, n_query, seed + 2), k=1)
+    return float((d_mesh.mean() + d_ref.mean()) / 2.0)

@@ -67,11 +67,33 @@ def render_mesh(
     return _downsample(rgb, normal, depth, face_id >= 0, supersample, background)
 
 
+def render_coverage(
+    vertices: np.ndarray,  # [V, 3] world
+    faces: np.ndarray,  # [F, 3] int
+    c2w: Tensor,  # [N, 4, 4]
+    K: Tensor,  # [3, 3] or [N, 3, 3]
+    width: int,
+    height: int,
+    supersample: int = 2,
+) -> Tensor:
+    """[N, H, W] float32 fraction of each pixel the mesh covers: `render_mesh`'s alpha without shading
+    (what silhouettes need; the shading is most of a render's time)."""
+    c2w, K = _check_cameras(c2w, K)
+    fine_K = K.clone()
+    fine_K[:, :2, :] *= supersample
+    screen = project_vertices(np.asarray(vertices, dtype=np.float64), c2w, fine_K)
+    face_id, _, _ = rasterize(screen, np.ascontiguousarray(faces, dtype=np.int32), height * supersample,
+                              width * supersample)
+    covered = (face_id >= 0).astype(np.float32)
+    count = sum(covered[:, dy::supersample, dx::supersample] for dy in range(supersample) for dx in range(supersample))
+    return torch.from_numpy(np.ascontiguousarray(count / (supersample * supersample), dtype=np.float32))
+
+
 def project_vertices(vertices: np.ndarray, c2w: Tensor, K: Tensor) -> np.ndarray:
     """vertices [V, 3] world, c2w [N, 4, 4], K [N, 3, 3] -> screen [N, V, 3] float64 (u, v, camera z)."""
     viewmat = viewmat_from_c2w(c2w.double()).numpy()  # OpenCV world-to-camera
     K = K.double().numpy()
-    cam = np.einsum("nij,vj->nvi", viewmat[:, :3, :3], vertices) + viewmat[:, None, :3, 3]  # [N, V, 3]
+    cam = vertices @ viewmat[:, :3, :3].transpose(0, 2, 1) + viewmat[:, None, :3, 3]  # [N, V, 3] (BLAS)
     z = cam[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
         x, y = cam[..., 0] / z, cam[..., 1] / z

@@ -33,8 +33,7 @@ from torch import Tensor
 
 from img2gs.cameras import FOV_DEG, ORBIT_RADIUS, intrinsics_from_fov, look_at
 from img2gs.errors import OutputError
-from img2gs.mesh_render.mesh_renderer import render_mesh
-from img2gs.mesh_render.surface import RenderSurface
+from img2gs.mesh_render.mesh_renderer import render_coverage
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.render import render_depth
 from img2gs.splat.texture import TextureConfig, textured_mesh
@@ -75,18 +74,25 @@ def sphere_cameras(n: int, radius: float = ORBIT_RADIUS) -> Tensor:
 
 def tsdf_to_mesh(
     tsdf: Tensor, extent: float, min_component_fraction: float = 0.0, level: float = 0.0,
+    silhouette_only: bool = False,
 ) -> trimesh.Trimesh:
-    """Marching cubes at `level` of a TSDF [R, R, R] over [-extent, extent]^3, outward normals.
-    A positive `level` moves the surface outwards by `level` x truncation."""
+    """Marching cubes at `level` of a TSDF [R, R, R] over [-extent, extent]^3, outward normals. A
+    positive `level` moves the surface outwards by `level` x truncation. `silhouette_only`: a mesh good
+    for its silhouettes alone (normals not oriented, trimesh's vertex merging skipped), twice as fast."""
     r = tsdf.shape[0]
     voxel = 2.0 * extent / r
     volume = np.pad(tsdf.numpy(), 1, constant_values=1.0)  # outside beyond the grid: closed surfaces
     if volume.min() >= level or volume.max() <= level:
         raise OutputError("no surface found: the rendered depths are empty (did fitting fail?)")
-    verts, faces, _, _ = marching_cubes(volume, level=level, spacing=(voxel, voxel, voxel))
-    verts = verts - voxel + (0.5 * voxel - extent)  # undo the padding; voxel centres at (i + 0.5) voxel
-    mesh = trimesh.Trimesh(verts, faces, process=True)
-    if mesh.volume < 0:  # make the normals point out of the object
+    # every level crossing lies within one voxel of an inside voxel: march over their bounding box only
+    # (the same mesh; the object fills a fraction of the grid, so several times faster)
+    inside = np.argwhere(volume < level)
+    lo, hi = np.maximum(inside.min(axis=0) - 1, 0), inside.max(axis=0) + 2
+    crop = volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    verts, faces, _, _ = marching_cubes(crop, level=level, spacing=(voxel, voxel, voxel))
+    verts = verts + (lo - 1) * voxel + (0.5 * voxel - extent)  # undo crop and padding; voxel centres at (i + 0.5)
+    mesh = trimesh.Trimesh(verts, faces, process=not silhouette_only)
+    if not silhouette_only and mesh.volume < 0:  # make the normals point out of the object
         mesh.invert()
     return keep_large_components(mesh, min_component_fraction)
 
@@ -114,7 +120,7 @@ def silhouette_matched_level(
 
     def coverage(level: float) -> float:
         try:
-            mesh = tsdf_to_mesh(tsdf, extent, min_component_fraction, level)
+            mesh = tsdf_to_mesh(tsdf, extent, min_component_fraction, level, silhouette_only=True)
         except OutputError:
             return 0.0 if level < 0 else float("inf")
         return silhouette_area(mesh, c2w, K, w, h)
@@ -143,13 +149,7 @@ def keep_large_components(mesh: trimesh.Trimesh, min_fraction: float) -> trimesh
 
 def silhouette_area(mesh: trimesh.Trimesh, c2w: Tensor, K: Tensor, width: int, height: int) -> float:
     """Number of pixels of the views (c2w [V, 4, 4], K [V, 3, 3]) that `mesh` covers by half or more."""
-    n_faces = len(mesh.faces)
-    surface = RenderSurface(  # geometry only: colours and normals do not change coverage
-        vertices=np.asarray(mesh.vertices, dtype=np.float64), faces=np.asarray(mesh.faces, dtype=np.int32),
-        corner_colors=np.zeros((n_faces, 3, 3), np.float32), corner_normals=np.zeros((n_faces, 3, 3), np.float32),
-        corner_uv=np.zeros((n_faces, 3, 2), np.float32), face_texture=np.full(n_faces, -1, np.int32), textures=(),
-    )
-    return float((render_mesh(surface, c2w, K, width, height, ambient=1.0).rgba[..., 3] >= 0.5).sum())
+    return float((render_coverage(mesh.vertices, mesh.faces, c2w, K, width, height) >= 0.5).sum())
 
 
 def extract_mesh(gaussians: Gaussians, config: MeshConfig = MeshConfig(), *, backend: str = "auto",
@@ -206,28 +206,3 @@ def nearest_gaussian_colors(gaussians: Gaussians, points: Tensor) -> Tensor:
         means, colors = (g.means[keep], g.base_colors[keep]) if keep.sum() > 0 else (g.means, g.base_colors)
     _, idx = cKDTree(means.numpy()).query(points.numpy(), k=1)
     return colors[torch.from_numpy(idx)]
-
-
-def chamfer_distance(a: Tensor, b: Tensor) -> float:
-    """Symmetric Chamfer distance of point sets a [P, 3] and b [Q, 3]:
-    (mean_a min_b |a - b| + mean_b min_a |a - b|) / 2, in scene units (not squared)."""
-    a_np, b_np = a.detach().cpu().double().numpy(), b.detach().cpu().double().numpy()
-    d_ab, _ = cKDTree(b_np).query(a_np, k=1)
-    d_ba, _ = cKDTree(a_np).query(b_np, k=1)
-    return float((d_ab.mean() + d_ba.mean()) / 2.0)
-
-
-def surface_chamfer(
-    mesh: trimesh.Trimesh, reference: trimesh.Trimesh, n_query: int = 20_000, n_dense: int = 400_000, seed: int = 0,
-) -> float:
-    """Symmetric Chamfer distance between two surfaces, as `chamfer_distance` but each direction
-    measures `n_query` points sampled on one surface against `n_dense` points sampled on the other,
-    which approximates the point-to-surface distance. (With equal sample counts the distance between
-    two samplings of the *same* surface is ~0.5 / sqrt(density): 0.008 for the synthetic scene at
-    20k points; at 400k dense points the floor is ~0.002.)"""
-    def sample(m: trimesh.Trimesh, n: int, s: int) -> np.ndarray:
-        return np.asarray(trimesh.sample.sample_surface(m, n, seed=s)[0], dtype=np.float64)
-
-    d_mesh, _ = cKDTree(sample(reference, n_dense, seed + 1)).query(sample(mesh, n_query, seed), k=1)
-    d_ref, _ = cKDTree(sample(mesh, n_dense, seed + 3)).query(sample(reference, n_query, seed + 2), k=1)
-    return float((d_mesh.mean() + d_ref.mean()) / 2.0)

@@ -12,7 +12,8 @@ import pytest
 
 from img2gs.presets import load_preset
 from img2gs.splat.fit import FitConfig, evaluate, fit
-from img2gs.splat.mesh import MeshConfig, extract_mesh, surface_chamfer
+from img2gs.metrics import surface_chamfer
+from img2gs.splat.mesh import MeshConfig, extract_mesh
 from img2gs.synthetic_scene import synthetic_mesh, synthetic_views
 
 

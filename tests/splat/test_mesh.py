@@ -2,14 +2,16 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from skimage.measure import marching_cubes
 
 from img2gs.cameras import intrinsics_from_fov
 from img2gs.errors import OutputError
-from img2gs.mesh_render.mesh_renderer import render_mesh
+from img2gs.mesh_render.mesh_renderer import render_coverage, render_mesh
 from img2gs.splat.export_mesh import save_mesh
 from img2gs.splat.mesh import (
-    MeshConfig, chamfer_distance, keep_large_components, sphere_cameras, surface_chamfer, tsdf_to_mesh,
+    MeshConfig, keep_large_components, sphere_cameras, tsdf_to_mesh,
 )
+from img2gs.metrics import chamfer_distance, surface_chamfer
 from img2gs.splat.tsdf import tsdf_fuse, tsdf_fuse_torch
 from img2gs.splat.view_colors import view_colors, view_colors_reference
 
@@ -59,6 +61,27 @@ def test_tsdf_mesh_of_balls_is_accurate_and_outward(ball_renders):
     # the small ball survives a 2% component filter but not a 50% one
     assert len(keep_large_components(mesh, 0.02).split(only_watertight=False)) == 2
     assert len(keep_large_components(mesh, 0.5).split(only_watertight=False)) == 1
+
+
+@pytest.mark.parametrize("level", [0.0, 0.3, -0.3])
+def test_cropped_marching_matches_the_whole_grid(ball_renders, level):
+    """tsdf_to_mesh marches over the inside voxels' bounding box only: the mesh of the whole grid."""
+    _, r, c2w, K = ball_renders
+    tsdf = tsdf_fuse(r.depth, r.rgba[..., 3], c2w, K, 64, 1.05, 4 * 2.1 / 64)
+    voxel = 2.1 / 64
+    verts, faces, _, _ = marching_cubes(np.pad(tsdf.numpy(), 1, constant_values=1.0), level=level,
+                                        spacing=(voxel, voxel, voxel))
+    whole = np.sort(np.round(verts - voxel + (0.5 * voxel - 1.05), 6), axis=0)
+    for fast in (False, True):
+        mesh = tsdf_to_mesh(tsdf, 1.05, level=level, silhouette_only=fast)
+        assert len(mesh.faces) == len(faces)
+        np.testing.assert_allclose(np.sort(np.round(mesh.vertices, 6), axis=0), whole, atol=2e-6)
+
+
+def test_coverage_render_is_the_shaded_renders_alpha(ball_renders):
+    mesh, r, c2w, K = ball_renders
+    coverage = render_coverage(mesh.vertices, mesh.faces, c2w, K, 64, 64)
+    torch.testing.assert_close(coverage, r.rgba[..., 3])
 
 
 @pytest.mark.parametrize("colors_of", [view_colors, view_colors_reference])
