@@ -27,3 +27,16 @@ def find_default_checkpoint() -> Path | None:
         if (path / "config.json").is_file():
             return path
     return None
+
+
+def resolve_model_dir(model_dir: str | os.PathLike | None) -> Path:
+    """`model_dir`, or the default model folder (the one place that looks it up and says where it looked)."""
+    from img2gs.errors import CheckpointError
+
+    if model_dir is not None:
+        return Path(model_dir)
+    found = find_default_checkpoint()
+    if found is None:
+        where = ", ".join(str(p) for p in checkpoint_search_paths())
+        raise CheckpointError(f"no model found (looked in {where}): pass --model DIR or set {MODEL_ENV_VAR}")
+    return found

@@ -95,8 +95,10 @@ def to_dict(config: Any) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-def save_config(config: Any, path: str | os.PathLike) -> None:
-    """Write the resolved config next to a run's outputs (atomically)."""
+def save_config(config: Any, path: str | os.PathLike, comment: str | None = None) -> None:
+    """Write the resolved config next to a run's outputs (atomically), a preset file itself: `comment`
+    goes into its "_comment", which preset readers skip."""
     from img2gs.atomic import atomic_write_text
 
-    atomic_write_text(path, json.dumps(to_dict(config), indent=2) + "\n")
+    values = to_dict(config) if comment is None else {"_comment": comment, **to_dict(config)}
+    atomic_write_text(path, json.dumps(values, indent=2) + "\n")

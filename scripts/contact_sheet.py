@@ -19,6 +19,7 @@ from img2gs.cameras import FOV_DEG, ORBIT_RADIUS, OrbitPose, intrinsics_from_fov
 from img2gs.device import resolve_device
 from img2gs.image_io import composite_on, load_image, resize_rgba, save_png
 from img2gs.pipeline.outputs import ReconstructOutputs
+from img2gs.paths import resolve_model_dir
 from img2gs.pipeline.preprocess import preprocess_photo
 from img2gs.pipeline.reconstruct import (
     generate_views,
@@ -26,7 +27,6 @@ from img2gs.pipeline.reconstruct import (
     load_generator,
     load_reconstruct_config,
     reconstruct,
-    resolve_model_dir,
 )
 from img2gs.proxy.render import render_proxy
 from img2gs.splat.export_ply import load_ply

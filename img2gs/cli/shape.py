@@ -60,7 +60,7 @@ def eval_shape_command(
     from img2gs.atomic import atomic_write_text
     from img2gs.device import resolve_device
     from img2gs.errors import DataFormatError
-    from img2gs.pipeline.reconstruct import resolve_model_dir
+    from img2gs.paths import resolve_model_dir
     from img2gs.shape.estimator import ShapeEstimator
     from img2gs.shape.evaluate import evaluate_shape
     from img2gs.viewgen.data import load_shards

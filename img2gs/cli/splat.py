@@ -43,6 +43,7 @@ def fit(
     from img2gs.splat.export_ply import save_ply
     from img2gs.splat.fit import FitConfig, evaluate
     from img2gs.splat.export_mesh import write_mesh
+    from img2gs.pipeline.outputs import check_output_files
     from img2gs.splat.mesh_files import MESH_SUFFIXES, mesh_files
 
     if output.suffix.lower() != ".ply":
@@ -50,11 +51,8 @@ def fit(
     if mesh is not None and mesh.suffix.lower() not in MESH_SUFFIXES:
         raise OutputError(f"{mesh}: unsupported mesh format (use one of {', '.join(MESH_SUFFIXES)})")
     fit_config = fit_config_path(output)
-    paths = [output, *(mesh_files(mesh, texture) if mesh is not None else []), fit_config]
-    if len({p.resolve() for p in paths}) != len(paths):
-        raise OutputError("two outputs point at the same file")
-    for path in paths:  # the side file follows the same rule as the .ply, before any work
-        check_output_path(path, force)
+    # the side file follows the same rule as the .ply, before any work
+    check_output_files([output, *(mesh_files(mesh, texture) if mesh is not None else []), fit_config], force)
     check_height(height)
     config = load_preset(FitConfig, "splat", preset, iterations=iters, seed=seed)
     if faces is not None:

@@ -31,8 +31,14 @@ class ReconstructOutputs:
     def mesh_files(self) -> list[Path]:
         return [] if self.mesh is None else mesh_files(self.mesh, self.mesh_texture)
 
+    @property
+    def config_file(self) -> Path:
+        """The resolved config of the run, beside the scene: `scene.ply` -> `scene.reconstruct.json`."""
+        return self.ply.with_name(self.ply.stem + ".reconstruct.json")
+
     def paths(self) -> list[Path]:
-        return [p for p in (self.ply, *self.mesh_files(), self.views_dir, self.preview) if p is not None]
+        return [p for p in (self.ply, self.config_file, *self.mesh_files(), self.views_dir, self.preview)
+                if p is not None]
 
     def with_force(self, force: bool) -> "ReconstructOutputs":
         return dataclasses.replace(self, force=force)
@@ -49,14 +55,20 @@ class ReconstructOutputs:
         if self.preview is not None and self.preview.suffix.lower() not in (".gif", *PAGE_SUFFIXES):
             raise OutputError(f"{self.preview}: the preview must be a .gif (turntable) or .html (page) file")
         check_height(self.mesh_height)
-        resolved = [p.resolve() for p in self.paths()]
-        if len(set(resolved)) != len(resolved):
-            raise OutputError("two outputs point at the same file")
-        for path in (self.ply, *self.mesh_files(), self.preview):
-            if path is not None:
-                check_output_path(path, self.force)
+        check_output_files([p for p in (self.ply, self.config_file, *self.mesh_files(), self.preview) if p is not None],
+                           self.force, also=[self.views_dir] if self.views_dir is not None else [])
         if self.views_dir is not None:  # a folder the user names: merged into, never replaced whole
             check_output_folder(self.views_dir, self.force)
+
+
+def check_output_files(files: list[Path], force: bool, also: list[Path] = ()) -> None:
+    """Fail before any work when two outputs (`files`, or a folder in `also`) are one path, or when a file
+    exists and `force` is not given (atomic.check_output_path: only files img2gs writes are replaced)."""
+    resolved = [p.resolve() for p in (*files, *also)]
+    if len(set(resolved)) != len(resolved):
+        raise OutputError("two outputs point at the same file")
+    for path in files:
+        check_output_path(path, force)
 
 
 def check_height(height: float | None) -> None:

@@ -27,14 +27,14 @@ import torch
 
 from img2gs.cameras import OrbitPose, input_pose, target_orbit
 from img2gs.device import resolve_device
-from img2gs.errors import CheckpointError, ImageInputError, Img2gsError, OutputError, StageError
+from img2gs.errors import ImageInputError, Img2gsError, OutputError, StageError
 from img2gs.image_io import load_image, resize_rgba
-from img2gs.paths import find_default_checkpoint
+from img2gs.paths import resolve_model_dir
 from img2gs.pipeline.fit_views import VIEW_SOURCES, blend_seen, concat_views, photo_tiles, proxy_target_views
 from img2gs.pipeline.outputs import ReconstructOutputs
 from img2gs.pipeline.preprocess import preprocess_photo
 from img2gs.posed_views import PosedViews, write_posed_views
-from img2gs.presets import deep_update, from_dict, load_preset, read_preset, to_dict
+from img2gs.presets import deep_update, from_dict, load_preset, read_preset, save_config, to_dict
 from img2gs.proxy.lift import LiftConfig, LiftedProxy, lift_photo
 from img2gs.splat.export_ply import save_ply
 from img2gs.splat.fit import FitConfig, fit
@@ -171,6 +171,10 @@ def reconstruct(
                  "elevation": f"{pose.elevation:.1f} deg ({'given' if config.elevation is not None else 'estimated'})",
                  "target views": f"{len(target_views)} ({config.view_source})"}
         write_outputs(gaussians, views, outputs, config, pose, PagePreview(photo, target_views.images, facts))
+        save_config(config, outputs.config_file, comment=(
+            f"img2gs reconstruct of {Path(photo_path).name} with the model {model_dir}: every option resolved "
+            f"(--preset this file repeats the run); elevation {pose.elevation:.2f} deg "
+            f"({'given' if config.elevation is not None else 'estimated'})"))
     return ReconstructReport(timings, outputs, len(gaussians), {**result.stats, "floaters_removed": removed},
                              pose.elevation, config.elevation is None)
 
@@ -206,16 +210,6 @@ def generate_views(generator, photo: torch.Tensor, pose: OrbitPose, targets: lis
     if generator.needs_proxy:
         _, condition = proxy_target_views(proxy, targets, generator.resolution, backend=config.backend)
     return generator.generate(photo, pose, targets, steps=config.steps, seed=config.seed, proxy=condition)
-
-
-def resolve_model_dir(model_dir: str | Path | None) -> Path:
-    if model_dir is not None:
-        return Path(model_dir)
-    found = find_default_checkpoint()
-    if found is None:
-        raise CheckpointError("no view-generator model found: pass --model DIR or set IMG2GS_MODEL "
-                              "(see `img2gs info` for where models are looked for)")
-    return found
 
 
 # (checkpoint folder, device) -> ViewGenerator / ShapeEstimator: a batch loads each once per process.

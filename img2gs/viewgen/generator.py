@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 
 from img2gs.cameras import FOV_DEG, OrbitPose, intrinsics_from_fov, poses_c2w, poses_tensor, relative_pose_encoding
-from img2gs.errors import CheckpointError, ImageInputError
-from img2gs.paths import checkpoint_search_paths, find_default_checkpoint
+from img2gs.errors import ImageInputError
+from img2gs.paths import resolve_model_dir
 from img2gs.posed_views import PosedViews
 from img2gs.image_io import resize_rgba
 from img2gs.proxy.render import ProxyRender
@@ -46,11 +46,7 @@ class ViewGenerator:
     def load(cls, checkpoint_dir: str | os.PathLike | None = None,
              device: torch.device | str = "cpu") -> "ViewGenerator":
         """Load a checkpoint or run folder; None = the default model (see img2gs.paths)."""
-        if checkpoint_dir is None:
-            checkpoint_dir = find_default_checkpoint()
-            if checkpoint_dir is None:
-                where = ", ".join(str(p) for p in checkpoint_search_paths())
-                raise CheckpointError(f"no view-generator model found (looked in {where}); pass --model DIR")
+        checkpoint_dir = resolve_model_dir(checkpoint_dir)
         device = torch.device(device)
         net, info = load_checkpoint(checkpoint_dir, device)
         m = info.model

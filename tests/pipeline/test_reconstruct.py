@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import trimesh
 from PIL import Image
 from typer.testing import CliRunner
@@ -157,6 +159,24 @@ def test_force_semantics(tmp_path, photo, tiny_model):
     forced = _reconstruct([str(photo), "-o", str(target), "--force"], tiny_model)
     assert forced.exit_code == 0, forced.output
     assert len(load_ply(target)) > 0
+
+
+def test_the_resolved_config_is_saved_beside_the_scene_and_repeats_the_run(tmp_path, photo, tiny_model):
+    from img2gs.pipeline.reconstruct import load_reconstruct_config
+
+    first = _reconstruct([str(photo), "-o", str(tmp_path / "a.ply"), "--views", "9", "--seed", "3"], tiny_model)
+    assert first.exit_code == 0, first.output
+    saved = tmp_path / "a.reconstruct.json"
+    assert "photo.png" in json.loads(saved.read_text())["_comment"]
+    config = load_reconstruct_config(str(saved))
+    assert config.n_views == 9 and config.seed == 3 and config == load_reconstruct_config("tiny", n_views=9, seed=3,
+                                                                                          device="cpu")
+    again = runner.invoke(app, ["reconstruct", str(photo), "-o", str(tmp_path / "b.ply"), "--preset", str(saved),
+                                "--model", str(tiny_model)])
+    assert again.exit_code == 0, again.output
+    torch.testing.assert_close(load_ply(tmp_path / "b.ply").means, load_ply(tmp_path / "a.ply").means)
+    refused = _reconstruct([str(photo), "-o", str(tmp_path / "a.ply")], tiny_model)  # the side file is an output
+    assert refused.exit_code == 2 and "already exists" in refused.output
 
 
 def test_unwritable_output_directory_fails_before_any_work(tmp_path, photo, tiny_model, monkeypatch):
