@@ -54,16 +54,28 @@ def _run_folder(output: Path, resume: bool, force: bool) -> None:
         check_replaceable_folder(output, (TRAINING_RUN,))  # --force starts over only in a run folder
 
 
-def _train(kind: str, run, steps_total: int, output: Path, start_note: str) -> None:
-    console.print(start_note)
-    with _progress() as progress:
-        task = progress.add_task(f"training {kind}", total=steps_total, rate=0.0, loss=float("nan"))
+def _train(kind: str, run, steps_total: int, output: Path, start_note: str, shard=None) -> None:
+    """Run `run(report)` under one progress bar (rank 0's alone under torchrun; `shard`: distributed.py)."""
+    from img2gs.viewgen.distributed import Shard, leave
 
-        def report(step: int, stats: dict) -> None:
-            progress.update(task, completed=step, loss=stats.get("loss", float("nan")),
-                            rate=stats.get("it_per_s", progress.tasks[task].fields["rate"]))
+    shard = shard or Shard()
+    try:
+        if not shard.is_main:
+            result = run(None)
+        else:
+            console.print(start_note + (f", {shard.world} processes (torchrun)" if shard.distributed else ""))
+            with _progress() as progress:
+                task = progress.add_task(f"training {kind}", total=steps_total, rate=0.0, loss=float("nan"))
 
-        result = run(report)
+                def report(step: int, stats: dict) -> None:
+                    progress.update(task, completed=step, loss=stats.get("loss", float("nan")),
+                                    rate=stats.get("it_per_s", progress.tasks[task].fields["rate"]))
+
+                result = run(report)
+    finally:
+        leave()
+    if not shard.is_main:
+        return
     if result.interrupted:
         err_console.print(f"stopped at step {result.step}; checkpoint saved in {result.checkpoint_dir} "
                           f"(continue with --resume)")
@@ -87,20 +99,25 @@ def train_teacher_command(
     from img2gs.device import resolve_device
     from img2gs.viewgen.config import TeacherTrainConfig, load_viewgen_preset
     from img2gs.viewgen.data import load_shards
+    from img2gs.viewgen.distributed import process_device, shard_from_env
     from img2gs.viewgen.train_teacher import train_teacher
     from img2gs.viewgen.training_loop import load_run_config
 
+    shard = shard_from_env()  # one process, or this one's share under torchrun
     _run_folder(output, resume, force)
+    shard.barrier()  # every process has checked the run folder before rank 0 writes into it
     config = load_run_config(output, TeacherTrainConfig) if resume else load_viewgen_preset(preset).teacher
     config = _with_steps(config, steps)
+    shard.check_batch(config.loop.batch_objects)
     dataset = load_shards(data, config.loop.data_split)
     store = _proxy_store(proxies, dataset)
-    dev = resolve_device(device)
+    dev = process_device(resolve_device(device))
     _train("teacher", lambda report: train_teacher(config, dataset, output, proxies=store, resume=resume, device=dev,
                                                    provenance={"data": str(data), "proxies": str(proxies)},
-                                                   report=report),
+                                                   report=report, shard=shard),
            config.loop.steps, output,
-           f"teacher: {_samples_note(dataset, store)} from {data}, {config.loop.steps} steps on {dev}, run folder {output}")
+           f"teacher: {_samples_note(dataset, store)} from {data}, {config.loop.steps} steps on {dev}, run folder {output}",
+           shard)
 
 
 @command(train_app, name="distill")
@@ -120,22 +137,26 @@ def train_distill_command(
     from img2gs.viewgen.checkpoint import resolve_checkpoint_dir
     from img2gs.viewgen.config import DistillTrainConfig, load_viewgen_preset
     from img2gs.viewgen.data import load_shards
+    from img2gs.viewgen.distributed import process_device, shard_from_env
     from img2gs.viewgen.train_distill import train_distill
     from img2gs.viewgen.training_loop import load_run_config
 
     resolve_checkpoint_dir(teacher)  # fail early on a bad teacher folder
+    shard = shard_from_env()  # one process, or this one's share under torchrun
     _run_folder(output, resume, force)
+    shard.barrier()  # every process has checked the run folder before rank 0 writes into it
     config = load_run_config(output, DistillTrainConfig) if resume else load_viewgen_preset(preset).distill
     config = _with_steps(config, steps)
+    shard.check_batch(config.loop.batch_objects)
     dataset = load_shards(data, config.loop.data_split)
     store = _proxy_store(proxies, dataset)
-    dev = resolve_device(device)
+    dev = process_device(resolve_device(device))
     _train("student", lambda report: train_distill(config, teacher, dataset, output, proxies=store, resume=resume,
                                                    device=dev, provenance={"data": str(data), "proxies": str(proxies)},
-                                                   report=report),
+                                                   report=report, shard=shard),
            config.loop.steps, output,
            f"distillation: teacher {teacher}, {_samples_note(dataset, store)}, {config.loop.steps} steps on {dev}, "
-           f"run folder {output}")
+           f"run folder {output}", shard)
 
 
 @command(train_app, name="proxies")
@@ -152,7 +173,7 @@ def train_proxies_command(
 ) -> None:
     """Lift every sample's photo with the shape stage and render the proxy at its views: the view
     generator's conditioning, made once (a stage of its own, resumable)."""
-    from img2gs.pipeline.reconstruct import resolve_model_dir
+    from img2gs.paths import resolve_model_dir
     from img2gs.viewgen.proxy_views import build_proxy_views
 
     shape_dir = shape if shape is not None else resolve_model_dir(None)
@@ -201,7 +222,8 @@ def views_command(
     proxy = None
     if generator.needs_proxy:  # the shape stage of the same model folder lifts the photo first
         from img2gs.pipeline.fit_views import proxy_target_views
-        from img2gs.pipeline.reconstruct import ReconstructConfig, lift_to_proxy, prepare_photo, resolve_model_dir
+        from img2gs.paths import resolve_model_dir
+        from img2gs.pipeline.reconstruct import ReconstructConfig, lift_to_proxy, prepare_photo
 
         config = ReconstructConfig(elevation=elevation, remove_background=not no_remove_bg)
         framed = prepare_photo(photo, config)

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from img2gs.errors import Img2gsError
+from img2gs.viewgen.distributed import Shard
 from img2gs.viewgen.loss import LPIPSDistance, l2_distance, pseudo_huber_distance
 from img2gs.viewgen.precond import expand_like
 from img2gs.viewgen.sampler import euler_step, guided_denoiser, heun_step
@@ -112,8 +113,10 @@ def consistency_distillation_loss(
     total_steps: int,
     generator: torch.Generator | None,
     distance: Callable[[Tensor, Tensor], Tensor] | None = None,
+    shard: Shard = Shard(),
 ) -> tuple[Tensor, dict]:
-    """Song et al. 2023, Alg. 2 (one step's loss). Returns (scalar loss with grad to the student, stats)."""
+    """Song et al. 2023, Alg. 2 (one step's loss). Returns (scalar loss with grad to the student, stats):
+    the loss of this process's `shard` of the batch, every random number drawn for the whole batch."""
     B, device, dtype = x0.shape[0], x0.device, x0.dtype
     cond = dict(cond or {})
     for name, fn in (("student", student), ("target", target)):
@@ -130,6 +133,8 @@ def consistency_distillation_loss(
     x_n1 = x0 + expand_like(t_n1, x0) * z  # line 4: x_{t_{n+1}} ~ N(x, t_{n+1}^2 I)
 
     w = sample_guidance(cfg, B, generator, device, dtype)
+    x0, z, x_n1, t_n, t_n1, w = (shard.take(v) for v in (x0, z, x_n1, t_n, t_n1, w))
+    cond, uncond = shard.take(cond), None if uncond is None else shard.take(dict(uncond))
     student_cond = {**cond, GUIDANCE_KEY: w} if cfg.guidance_max is not None else cond
     guided = cfg.guidance_max is not None or cfg.guidance != 1.0
     with torch.no_grad():

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import Tensor
 
+from img2gs.viewgen.distributed import Shard
 from img2gs.viewgen.precond import expand_like
 from img2gs.viewgen.schedule import sample_lognormal_sigmas
 
@@ -42,13 +43,16 @@ class EDMLoss:
         y: Tensor,  # [B, ...] clean data
         cond: Mapping | None = None,
         generator: torch.Generator | None = None,
+        shard: Shard = Shard(),
     ) -> Tensor:
+        """[B / world]: the loss of this process's `shard` of the batch (the noise drawn for all of it)."""
         sigma = sample_lognormal_sigmas(
             y.shape[0], self.P_mean, self.P_std, generator, device=y.device, dtype=y.dtype
         )  # [B]
-        weight = (sigma**2 + self.sigma_data**2) / (sigma * self.sigma_data) ** 2  # [B]
         n = torch.randn(y.shape, generator=generator, device=y.device, dtype=y.dtype) * expand_like(sigma, y)
-        D_yn = denoiser(y + n, sigma, **dict(cond or {}))
+        y, n, sigma, cond = shard.take(y), shard.take(n), shard.take(sigma), shard.take(dict(cond or {}))
+        weight = (sigma**2 + self.sigma_data**2) / (sigma * self.sigma_data) ** 2  # [B]
+        D_yn = denoiser(y + n, sigma, **cond)
         return weight * mean_flat((D_yn - y) ** 2)
 
 

@@ -30,6 +30,7 @@ from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
 from img2gs.viewgen.checkpoint import CheckpointInfo, load_checkpoint
 from img2gs.viewgen.config import DistillTrainConfig, ModelConfig
 from img2gs.viewgen.distill import DistillConfig, consistency_distillation_loss, make_distance
+from img2gs.viewgen.distributed import Shard
 from img2gs.viewgen.ema import ema_update
 from img2gs.viewgen.loss import LPIPSDistance, l2_distance
 from img2gs.viewgen.network import ViewGenNet, null_condition
@@ -63,7 +64,10 @@ class DistillTask:
     """Consistency distillation of a ViewGenNet (a `TrainTask` for training_loop.run_training)."""
 
     def __init__(self, config: DistillTrainConfig, teacher_net: torch.nn.Module, model: ModelConfig,
-                 sampler: BatchSampler, device: torch.device, provenance: dict | None = None):
+                 sampler: BatchSampler, device: torch.device, provenance: dict | None = None,
+                 shard: Shard = Shard()):
+        shard.check_batch(config.loop.batch_objects)
+        self.shard = shard
         if config.distill.guidance_max is not None:
             raise PresetError("distill.guidance_max (guidance-conditioned students) is not supported by the "
                               "view-generator network; use a fixed distill.guidance")
@@ -76,7 +80,7 @@ class DistillTask:
         self.online.load_state_dict(teacher_net.state_dict())
         self.target = copy.deepcopy(self.online).eval().requires_grad_(False)
         self.ema = copy.deepcopy(self.online).eval().requires_grad_(False)
-        self.student = Denoiser(self.online, model.sigma_data, model.sigma_min, "consistency")
+        self.student = Denoiser(shard.wrap(self.online), model.sigma_data, model.sigma_min, "consistency")
         self.target_fn = Denoiser(self.target, model.sigma_data, model.sigma_min, "consistency")
         lpips_side = max(LPIPS_MIN_SIDE, model.resolution)
         self.distance = object_distance(self.cfg, lpips_side)
@@ -98,7 +102,7 @@ class DistillTask:
         x0 = relative_to(batch.targets, batch.residual_base(self.model_config))  # a residual model's space
         loss, stats = consistency_distillation_loss(
             self.student, self.target_fn, self.teacher, x0, cond, null_condition(**cond), self.cfg,
-            step, self.config.loop.steps, generator, distance=self.distance)
+            step, self.config.loop.steps, generator, distance=self.distance, shard=self.shard)
         logged = {"cd_loss": float(stats["loss"]), "N": int(stats["N"])}
         if self.config.lambda_photo > 0 or self.percep is not None:
             loss = loss + self._image_loss(x0, batch.residual_base(self.model_config), cond, generator, logged)
@@ -109,8 +113,9 @@ class DistillTask:
         """Image-space losses of the one-step prediction f_theta(T z, T) against the true views (x0 in the
         model's space, `base` added back for the images)."""
         T = self.cfg.sigma_max
-        z = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        pred = self.student(z * T, T, **cond)  # [B, V, 4, H, W]
+        z = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)  # the whole batch's
+        x0, z, base, cond = self.shard.take(x0), self.shard.take(z), self.shard.take(base), self.shard.take(cond)
+        pred = self.student(z * T, T, **cond)  # [B / world, V, 4, H, W]
         if base is not None:
             pred, x0 = pred + base, x0 + base
         total = x0.new_zeros(())
@@ -137,9 +142,9 @@ class DistillTask:
 
 def train_distill(config: DistillTrainConfig, teacher_dir: str | Path, dataset, run_dir: str | Path, *,
                   proxies=None, resume: bool = False, device: torch.device | str = "cpu", provenance: dict | None = None,
-                  report: Callable[[int, dict], None] | None = None) -> TrainResult:
+                  report: Callable[[int, dict], None] | None = None, shard: Shard = Shard()) -> TrainResult:
     """Distil the teacher checkpoint (or run folder) `teacher_dir` into a student in `run_dir` (`proxies`: a
-    ProxyViewStore of `dataset`, for a proxy-conditioned teacher)."""
+    ProxyViewStore of `dataset`, for a proxy-conditioned teacher; `shard`: this process's under torchrun)."""
     run_dir, device = Path(run_dir), torch.device(device)
     teacher_net, info = load_checkpoint(teacher_dir, device)
     if info.kind != "teacher":
@@ -147,7 +152,8 @@ def train_distill(config: DistillTrainConfig, teacher_dir: str | Path, dataset, 
     sampler = BatchSampler(dataset, config.loop.batch_objects, config.loop.views_per_object,
                            info.model.resolution, config.loop.seed, proxies=check_proxies(info.model, proxies))
     provenance = {**(provenance or {}), "teacher": str(teacher_dir), "teacher_step": info.provenance.get("step")}
-    task = DistillTask(config, teacher_net, info.model, sampler, device, provenance)
-    if not resume:
+    task = DistillTask(config, teacher_net, info.model, sampler, device, provenance, shard)
+    if not resume and shard.is_main:
         start_fresh(run_dir, config)
-    return run_training(task, config.loop, run_dir, resume=resume, report=report)
+    shard.barrier()
+    return run_training(task, config.loop, run_dir, resume=resume, report=report, shard=shard)

@@ -44,6 +44,7 @@ from img2gs.viewgen.checkpoint import (
     write_checkpoint,
 )
 from img2gs.viewgen.config import LoopConfig
+from img2gs.viewgen.distributed import Shard
 from img2gs.viewgen.ema import ema_update
 
 STATE_TENSORS = "train_state.safetensors"
@@ -127,15 +128,18 @@ class StopRequest:
 
 
 def run_training(task: TrainTask, config: LoopConfig, run_dir: Path, resume: bool = False,
-                 report: Callable[[int, dict], None] | None = None) -> TrainResult:
-    """Train `task` from its current state (or the run folder's checkpoint with `resume`) to config.steps."""
+                 report: Callable[[int, dict], None] | None = None, shard: Shard = Shard()) -> TrainResult:
+    """Train `task` from its current state (or the run folder's checkpoint with `resume`) to config.steps.
+    Under torchrun (`shard`, distributed.py) the task's loss is its shard's, DDP averages the gradients,
+    the logged numbers are averaged over the processes and rank 0 alone writes."""
     start = load_training_state(task, run_dir) if resume else 0
     params = [p for p in task.online.parameters() if p.requires_grad]
     stats: dict = {}
     with StopRequest() as stop:
         step = start
         t_last, step_last = time.perf_counter(), start
-        while step < config.steps and not stop.requested:
+        stopping = False
+        while step < config.steps and not stopping:
             for group in task.optimizer.param_groups:
                 group["lr"] = learning_rate(config, step)
             loss, stats = task.loss(step, step_generator(config.seed, step, _device_of(task.online)))
@@ -151,14 +155,19 @@ def run_training(task: TrainTask, config: LoopConfig, run_dir: Path, resume: boo
                      "lr": learning_rate(config, step - 1), **stats}
             if step % config.log_every == 0 or step == config.steps:
                 now = time.perf_counter()
+                stats = {k: shard.mean(v) if isinstance(v, float) else v for k, v in stats.items()}
                 stats["it_per_s"] = (step - step_last) / max(now - t_last, 1e-9)
                 t_last, step_last = now, step
-                _append_log(run_dir, stats)
-            if report is not None:
+                if shard.is_main:
+                    _append_log(run_dir, stats)
+            if report is not None and shard.is_main:
                 report(step, stats)
-            if step % config.checkpoint_every == 0 or step == config.steps or stop.requested:
-                save_training_state(task, run_dir, step)
-    return TrainResult(step=step, interrupted=stop.requested and step < config.steps, last_stats=stats,
+            stopping = shard.any_rank(stop.requested)  # every process stops after the same step
+            if step % config.checkpoint_every == 0 or step == config.steps or stopping:
+                if shard.is_main:
+                    save_training_state(task, run_dir, step)
+                shard.barrier()  # nobody runs ahead of (or resumes before) the checkpoint
+    return TrainResult(step=step, interrupted=stopping and step < config.steps, last_stats=stats,
                        checkpoint_dir=run_dir / RUN_CHECKPOINT_SUBDIR)
 
 
