@@ -40,8 +40,6 @@ def rasterize_gsplat(
         rasterize_mode="classic",
     )
     means2d = info["means2d"]
-    if means2d.requires_grad:
-        means2d.retain_grad()
     radii = info["radii"]
     if radii.ndim == 3:  # gsplat >= 1.5 keeps separate x / y extents
         radii = radii.amax(dim=-1)

@@ -36,7 +36,7 @@ from img2gs.splat.loss import LossWeights, composite, flatten_loss, shape_regula
 from img2gs.splat.mesh import MeshConfig
 from img2gs.splat.optim import LearningRates, make_optimizers, means_lr_at, set_means_lr
 from img2gs.splat.render import render_gaussians, render_rgba
-from img2gs.splat.strategy import Strategy
+from img2gs.splat.strategy import DefaultStrategy
 
 INITS = ("visual_hull", "random")
 BACKGROUNDS = ("random", "white")
@@ -59,7 +59,7 @@ class FitConfig:
     eps2d: float = 0.3  # screen-space dilation in pixels^2 while fitting (3DGS: 0.3)
     seed: int = 0
     lr: LearningRates = field(default_factory=LearningRates)
-    strategy: Strategy = field(default_factory=Strategy)
+    strategy: DefaultStrategy = field(default_factory=DefaultStrategy)
     loss: LossWeights = field(default_factory=LossWeights)
     mesh: MeshConfig = field(default_factory=MeshConfig)  # used by `fit --mesh`
 
@@ -105,6 +105,7 @@ def fit(
     gaussians = start_from.to(device).trainable()
     scene_scale = camera_scene_scale(views.c2w)
     optimizers = make_optimizers(gaussians.params, config.lr, scene_scale)
+    config.strategy.check_sanity(gaussians.params, optimizers)
     state = config.strategy.initialize_state(scene_scale)
     targets = views.images.to(device)
     sampler = ViewSampler(len(views), config.batch_size, generator)
@@ -126,6 +127,7 @@ def fit(
         if config.loss.regularised:
             loss = loss + shape_regularisers(gaussians.scales, gaussians.opacities, scene_scale, config.loss)[0]
         loss_value = _checked(loss, step)
+        config.strategy.step_pre_backward(gaussians.params, optimizers, state, step, meta)
         loss.backward()
         for optimizer in optimizers.values():
             optimizer.step()

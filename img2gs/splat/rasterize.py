@@ -51,7 +51,7 @@ def rasterize(
 
     Returns render_colors [C, H, W, 3|1|4] (RGB, D/ED, RGB+D/RGB+ED; D = alpha-weighted depth sum,
     ED = D / alpha), render_alphas [C, H, W, 1] and a meta dict with "means2d" [C, N, 2] (in the
-    graph, `retain_grad()` called, for densification), "radii" [C, N] int (0 = culled), "depths"
+    graph: a densification strategy retains its gradient, strategy.py), "radii" [C, N] int (0 = culled), "depths"
     [C, N], "width", "height", "n_cameras", "backend".
     """
     C, N = check_inputs(means, quats, scales, opacities, colors, viewmats, Ks, width, height,
@@ -80,8 +80,6 @@ def rasterize(
     if render_mode in ("ED", "RGB+ED"):
         expected = render_colors[..., -1:] / render_alphas.clamp_min(1e-10)
         render_colors = torch.cat([render_colors[..., :-1], expected], dim=-1)
-    if proj.means2d.requires_grad:
-        proj.means2d.retain_grad()
     meta = {
         "means2d": proj.means2d,
         "radii": proj.radii,

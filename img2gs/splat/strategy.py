@@ -1,16 +1,21 @@
-"""Adaptive density control of 3DGS (Kerbl et al. 2023, Sec. 5) with gsplat's DefaultStrategy semantics.
+"""Adaptive density control: a `Strategy` base (gsplat's interface) and 3DGS's `DefaultStrategy`.
 
-The `Strategy` holds only hyper-parameters; all mutable state (accumulated view-space gradients and
+A strategy holds only hyper-parameters; all mutable state (e.g. accumulated view-space gradients and
 their counts) lives in the dict returned by `initialize_state` and is passed to every call:
 
-    strategy = Strategy(...)
+    strategy.check_sanity(params, optimizers)
     state = strategy.initialize_state(scene_scale)
     for step in range(n):
-        renders, alphas, meta = rasterize(...)            # meta["means2d"] has retain_grad()
+        renders, alphas, meta = rasterize(...)
+        strategy.step_pre_backward(params, optimizers, state, step, meta)   # e.g. retain means2d's grad
         loss.backward()
-        strategy.step_post_backward(params, optimizers, state, step, meta)
+        strategy.step_post_backward(params, optimizers, state, step, meta)  # grow / prune / reset
 
-Every `refine_every` steps in (`refine_start_iter`, `refine_stop_iter`):
+Another strategy (gsplat's MCMC: relocation and noise instead of clone / split) plugs in by
+subclassing `Strategy`; the fitter calls nothing else.
+
+`DefaultStrategy` (Kerbl et al. 2023, Sec. 5, with gsplat's DefaultStrategy semantics): every
+`refine_every` steps in (`refine_start_iter`, `refine_stop_iter`):
   * Gaussians whose mean screen-space gradient (in NDC units, i.e. pixels x 2 / image size) exceeds
     `grow_grad2d` are grown: small ones (max scale <= `grow_scale3d` x scene scale) are cloned, large
     ones are split into two children with scales / 1.6;
@@ -36,6 +41,34 @@ from img2gs.splat.densify_ops import duplicate, remove, reset_opacities, split
 
 @dataclass(frozen=True)
 class Strategy:
+    """The interface the fitter calls (gsplat's `Strategy`); subclasses add hyper-parameters as fields."""
+
+    def initialize_state(self, scene_scale: float = 1.0) -> dict:
+        return {"scene_scale": float(scene_scale)}
+
+    def check_sanity(self, params: dict[str, Tensor], optimizers: dict) -> None:
+        """Raise ValueError unless `params` are a Gaussian set the strategy can edit (once, before fitting)."""
+        for name in ("means", "scales", "quats", "opacities"):
+            if name not in params:
+                raise ValueError(f"Strategy needs parameter {name!r}")
+        n = params["means"].shape[0]
+        if any(p.shape[0] != n for p in params.values()):
+            raise ValueError("all parameters must have the same number of rows")
+        if set(optimizers) - set(params):
+            raise ValueError("optimizers must be keyed by parameter name")
+
+    def step_pre_backward(self, params: dict[str, Tensor], optimizers: dict, state: dict, step: int,
+                          meta: dict) -> None:
+        """After the render, before loss.backward()."""
+
+    def step_post_backward(self, params: dict[str, Tensor], optimizers: dict, state: dict, step: int,
+                           meta: dict, generator: torch.Generator | None = None) -> dict[str, int]:
+        """After the optimizer step: edit the set; returns counts of what it did."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class DefaultStrategy(Strategy):
     prune_opa: float = 0.005  # prune Gaussians with opacity below this
     grow_grad2d: float = 0.0002  # grow Gaussians whose mean NDC gradient exceeds this
     grow_scale3d: float = 0.01  # clone if max scale <= this x scene_scale, else split
@@ -48,17 +81,13 @@ class Strategy:
     max_gaussians: int = 0  # 0 = unlimited
 
     def initialize_state(self, scene_scale: float = 1.0) -> dict:
-        return {"grad2d": None, "count": None, "scene_scale": float(scene_scale)}
+        return {**super().initialize_state(scene_scale), "grad2d": None, "count": None}
 
-    def check_sanity(self, params: dict[str, Tensor], optimizers: dict) -> None:
-        for name in ("means", "scales", "quats", "opacities"):
-            if name not in params:
-                raise ValueError(f"Strategy needs parameter {name!r}")
-        n = params["means"].shape[0]
-        if any(p.shape[0] != n for p in params.values()):
-            raise ValueError("all parameters must have the same number of rows")
-        if set(optimizers) - set(params):
-            raise ValueError("optimizers must be keyed by parameter name")
+    def step_pre_backward(self, params: dict[str, Tensor], optimizers: dict, state: dict, step: int,
+                          meta: dict) -> None:
+        """Keep the screen-space means' gradient (the growth criterion) through backward()."""
+        if step < self.refine_stop_iter and meta["means2d"].requires_grad:
+            meta["means2d"].retain_grad()
 
     @torch.no_grad()
     def step_post_backward(
@@ -101,7 +130,8 @@ class Strategy:
     def _update_state(self, params: dict[str, Tensor], state: dict, meta: dict) -> None:
         means2d = meta["means2d"]  # [C, N, 2]
         if means2d.grad is None:
-            raise RuntimeError("meta['means2d'].grad is None: call loss.backward() before step_post_backward")
+            raise RuntimeError("meta['means2d'].grad is None: call step_pre_backward before loss.backward() and "
+                               "step_post_backward after it")
         grads = means2d.grad.detach().clone()
         # Pixel gradients of a loss averaged over C cameras -> NDC units per camera (as gsplat).
         grads[..., 0] *= meta["width"] / 2.0 * meta["n_cameras"]

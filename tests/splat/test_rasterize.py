@@ -54,6 +54,7 @@ def render_with_grads(backend: str, params: dict, cams: dict, weights: tuple, **
         cams["viewmats"], cams["Ks"], cams["width"], cams["height"], backgrounds=leaves["backgrounds"],
         backend=backend, **kw,
     )
+    meta["means2d"].retain_grad()  # what a densification strategy does (strategy.py)
     w_colors, w_alphas = weights
     ((colors * w_colors[..., : colors.shape[-1]]).sum() + (alphas * w_alphas).sum()).backward()
     grads = {k: v.grad for k, v in leaves.items()}

@@ -6,7 +6,7 @@ import torch
 from img2gs.splat.densify_ops import SPLIT_SCALE_DIVISOR, duplicate, remove, split
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.optim import LearningRates, make_optimizers
-from img2gs.splat.strategy import Strategy
+from img2gs.splat.strategy import DefaultStrategy, Strategy
 
 
 def setup(n: int, generator: torch.Generator, scale: float = 0.05, opacity: float = 0.5):
@@ -98,7 +98,7 @@ def test_pruning_removes_exactly_the_low_opacity_gaussians(generator):
         params["opacities"][[2, 7]] = torch.logit(torch.tensor(0.001))
         params["opacities"][5] = torch.logit(torch.tensor(0.006))  # just above prune_opa
     keep_means = params["means"].detach()[[0, 1, 3, 4, 5, 6, 8, 9]].clone()
-    strategy = Strategy(prune_opa=0.005, refine_start_iter=0, refine_every=10, reset_every=1000, grow_grad2d=1.0)
+    strategy = DefaultStrategy(prune_opa=0.005, refine_start_iter=0, refine_every=10, reset_every=1000, grow_grad2d=1.0)
     state = strategy.initialize_state()
     done = strategy.step_post_backward(params, opts, state, 10, fake_meta(10, torch.zeros(10, 2)))
     assert done == {"duplicated": 0, "split": 0, "pruned": 2, "reset": 0}
@@ -109,7 +109,7 @@ def test_growth_clones_small_and_splits_large_high_gradient_gaussians(generator)
     params, opts = setup(4, generator, scale=0.005)
     with torch.no_grad():
         params["scales"][2:] = float(torch.log(torch.tensor(0.2)))  # 2 and 3 are large
-    strategy = Strategy(grow_grad2d=0.01, grow_scale3d=0.01, refine_start_iter=0, refine_every=10, reset_every=1000)
+    strategy = DefaultStrategy(grow_grad2d=0.01, grow_scale3d=0.01, refine_start_iter=0, refine_every=10, reset_every=1000)
     state = strategy.initialize_state(scene_scale=1.0)
     # NDC gradient = pixel gradient * width / 2: rows 1 and 3 are above the threshold
     grad = torch.tensor([[0.0, 0.0], [0.001, 0.0], [0.0001, 0.0], [0.0, 0.001]])
@@ -122,7 +122,7 @@ def test_growth_clones_small_and_splits_large_high_gradient_gaussians(generator)
 
 def test_invisible_gaussians_accumulate_nothing(generator):
     params, opts = setup(3, generator)
-    strategy = Strategy(refine_start_iter=100)
+    strategy = DefaultStrategy(refine_start_iter=100)
     state = strategy.initialize_state()
     grad = torch.ones(3, 2)
     strategy.step_post_backward(params, opts, state, 1, fake_meta(3, grad, visible=torch.tensor([1, 0, 1])))
@@ -134,7 +134,7 @@ def test_invisible_gaussians_accumulate_nothing(generator):
 def test_opacity_reset_happens_exactly_at_the_configured_steps(generator, reset_every):
     """gsplat v1.5.3 wrote `step % reset_every == 0 & step > 0`, which is never true: test the steps."""
     params, opts = setup(8, generator, opacity=0.9)
-    strategy = Strategy(reset_every=reset_every, refine_start_iter=10_000, refine_stop_iter=120, prune_opa=0.005)
+    strategy = DefaultStrategy(reset_every=reset_every, refine_start_iter=10_000, refine_stop_iter=120, prune_opa=0.005)
     state = strategy.initialize_state()
     reset_steps = []
     for step in range(150):
@@ -154,7 +154,7 @@ def test_opacity_reset_happens_exactly_at_the_configured_steps(generator, reset_
 
 def test_growth_respects_max_gaussians(generator):
     params, opts = setup(10, generator, scale=0.005)
-    strategy = Strategy(grow_grad2d=0.0, refine_start_iter=0, refine_every=10, reset_every=1000, max_gaussians=13)
+    strategy = DefaultStrategy(grow_grad2d=0.0, refine_start_iter=0, refine_every=10, reset_every=1000, max_gaussians=13)
     state = strategy.initialize_state()
     grad = torch.linspace(0.01, 0.1, 10)[:, None].repeat(1, 2)
     strategy.step_post_backward(params, opts, state, 10, fake_meta(10, grad))
@@ -164,4 +164,39 @@ def test_growth_respects_max_gaussians(generator):
 
 def test_strategy_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        Strategy().prune_opa = 0.1
+        DefaultStrategy().prune_opa = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordingStrategy(Strategy):
+    """A strategy that changes nothing and records the fitter's calls (what an MCMC strategy plugs into)."""
+
+    calls: list = dataclasses.field(default_factory=list, compare=False)
+
+    def check_sanity(self, params, optimizers) -> None:
+        super().check_sanity(params, optimizers)
+        self.calls.append(("sanity", -1))
+
+    def step_pre_backward(self, params, optimizers, state, step, meta) -> None:
+        assert meta["means2d"].requires_grad  # the render's graph, before backward
+        self.calls.append(("pre", step))
+
+    def step_post_backward(self, params, optimizers, state, step, meta, generator=None):
+        self.calls.append(("post", step))
+        return {"duplicated": 0, "split": 0, "pruned": 0, "reset": 0}
+
+
+def test_the_fitter_calls_any_strategy_through_the_base_interface():
+    from img2gs.splat.fit import FitConfig, fit
+    from img2gs.synthetic_scene import synthetic_views
+
+    views = synthetic_views(n_train=3, n_test=0, size=24).subset("train")
+    recording = RecordingStrategy()
+    config = FitConfig(iterations=3, init_points=100, hull_resolution=16, strategy=recording)
+    fit(views, config, backend="torch")
+    assert recording.calls == [("sanity", -1), ("pre", 0), ("post", 0), ("pre", 1), ("post", 1), ("pre", 2),
+                               ("post", 2)]
+    with pytest.raises(NotImplementedError):
+        Strategy().step_post_backward({}, {}, {}, 0, {})
+    with pytest.raises(ValueError, match="needs parameter"):
+        Strategy().check_sanity({"means": torch.zeros(2, 3)}, {})
