@@ -87,7 +87,10 @@ def from_dict(cls: type[T], values: dict, where: str = "config") -> T:
         elif typing.get_origin(hint) is tuple and isinstance(value, list):
             value = tuple(value)
         kwargs[key] = value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:  # a config's own validation (__post_init__): one error type for presets
+        raise PresetError(f"{where}: {e}") from None
 
 
 def to_dict(config: Any) -> dict:

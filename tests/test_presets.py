@@ -44,3 +44,42 @@ def test_deep_update_merges_without_mutating():
     merged = deep_update(base, {"n": {"q": 3}, "b": 2})
     assert merged == {"a": 1, "b": 2, "n": {"p": 1, "q": 3}}
     assert base == {"a": 1, "n": {"p": 1, "q": 2}}
+
+
+def _loaders():
+    from img2gs.pipeline.reconstruct import load_reconstruct_config
+    from img2gs.shape.config import load_shape_preset
+    from img2gs.splat.fit import FitConfig
+    from img2gs.viewgen.config import load_viewgen_preset
+    from img2gs.viewgen.data.config import DataBuildConfig
+
+    return {"data": lambda name: load_preset(DataBuildConfig, "data", name),
+            "reconstruct": load_reconstruct_config, "shape": load_shape_preset,
+            "splat": lambda name: load_preset(FitConfig, "splat", name), "viewgen": load_viewgen_preset}
+
+
+def test_every_preset_file_of_every_kind_loads_and_validates():
+    from img2gs.presets import CONFIG_DIR, preset_names
+
+    loaders = _loaders()
+    assert sorted(p.name for p in CONFIG_DIR.iterdir() if p.is_dir()) == sorted(loaders)  # no kind unloaded
+    for kind, load in loaders.items():
+        names = preset_names(kind)
+        assert names, kind
+        for name in names:
+            assert dataclasses.is_dataclass(load(name)), (kind, name)
+
+
+@pytest.mark.parametrize("kind, bad", [
+    ("splat", {"iterations": -1}),
+    ("splat", {"loss": {"needle_weight": -1.0}}),
+    ("reconstruct", {"n_views": 40}),
+    ("reconstruct", {"fit": {"preset": "fast", "eps2d": "wide", "init": "nowhere"}}),
+    ("shape", {"loop": {"steps": 0}}),
+    ("viewgen", {"model": {"resolution": 3}}),
+])
+def test_an_invalid_value_in_any_preset_is_a_preset_error(tmp_path, kind, bad):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    with pytest.raises(PresetError):
+        _loaders()[kind](str(path))

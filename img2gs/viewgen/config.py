@@ -9,12 +9,11 @@ so a run folder's `training_options.json` says everything about the run.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 
 from img2gs.device import PRECISIONS
 from img2gs.errors import PresetError
-from img2gs.presets import from_dict, preset_names, preset_path
+from img2gs.presets import from_dict, preset_path, read_preset
 from img2gs.viewgen.distill import DistillConfig
 
 PRESET_KIND = "viewgen"
@@ -135,13 +134,7 @@ class ViewgenPreset:
 def load_viewgen_preset(name: str) -> ViewgenPreset:
     """Build the model, teacher and distill configs of preset `name` (or a path to a preset .json)."""
     path = preset_path(PRESET_KIND, name)
-    if not path.is_file():
-        raise PresetError(f"unknown viewgen preset {name!r} (known: {', '.join(preset_names(PRESET_KIND))})")
-    try:
-        values = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise PresetError(f"{path}: invalid JSON ({e})") from None
-    values.pop("_comment", None)
+    values = read_preset(ViewgenPreset, PRESET_KIND, name)
     unknown = set(values) - {"model", "teacher", "distill"}
     if unknown:
         raise PresetError(f"{path}: unknown section(s) {sorted(unknown)} (expected model, teacher, distill)")
