@@ -319,3 +319,15 @@ def test_a_photo_over_the_pixel_limit_is_refused_from_its_header(user_files, w, 
     forged_png(user_files / "big.png", w, h)  # a few hundred bytes that would decode to w x h x 4 floats
     invoke_unchanged(user_files, ["reconstruct", user_files / "big.png", "-o", user_files / "out" / "x.ply",
                                   "--device", "cpu"], "too large", needle)
+
+
+@pytest.mark.parametrize("command, preset", [
+    (["reconstruct", "assets/examples/mug.jpg", "-o", "{tmp}/x.ply"], {"n_views": 40}),
+    (["fit", "{tmp}", "-o", "{tmp}/y.ply"], {"iterations": -5}),
+])
+def test_a_bad_value_in_a_preset_file_is_one_line_and_exit_2(tmp_path, command, preset):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(preset))
+    result = runner.invoke(app, [a.format(tmp=tmp_path) for a in command] + ["--preset", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "bad.json" in result.output and "Traceback" not in result.output
