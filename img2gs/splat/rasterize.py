@@ -11,9 +11,9 @@ Semantics are those of gsplat's `rasterization` (classic mode, not packed, 16x16
    alpha = min(0.999, opacity exp(-0.5 d^T conic d)) at the pixel centre (+0.5), skipped below
    1/255, stop once transmittance would fall to 1e-4, background added as T_final * bg.
 
-The `cpu` backend rasterizes with numba kernels and a hand-written backward (`_cpu_impl.py`), the
-`torch` backend with the dense pure-torch twin (`_torch_impl.py`); both share steps 1-2 in torch.
-The `gsplat` backend hands everything to gsplat (`_gsplat_impl.py`).
+The `cpu` backend rasterizes with numba kernels and a hand-written backward (`_rasterize_numba.py`), the
+`torch` backend with the dense pure-torch twin (`_rasterize_torch.py`); both share steps 1-2 in torch.
+The `gsplat` backend hands everything to gsplat (`_rasterize_gsplat.py`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def rasterize(
                         sh_degree, backgrounds, render_mode)
     name = resolve_backend(backend, means.device)
     if name == "gsplat":
-        from img2gs.splat._gsplat_impl import rasterize_gsplat
+        from img2gs.splat._rasterize_gsplat import rasterize_gsplat
 
         return rasterize_gsplat(
             means, quats, scales, opacities, colors, viewmats, Ks, width, height, sh_degree=sh_degree,
@@ -66,9 +66,9 @@ def rasterize(
             eps2d=eps2d,
         )
     if name == "cpu":
-        from img2gs.splat._cpu_impl import rasterize_to_pixels
+        from img2gs.splat._rasterize_numba import rasterize_to_pixels
     else:
-        from img2gs.splat._torch_impl import rasterize_to_pixels
+        from img2gs.splat._rasterize_torch import rasterize_to_pixels
 
     proj = project_gaussians(means, quats, scales, viewmats, Ks, width, height, eps2d, near_plane, far_plane)
     rgb = view_colors(means, colors, viewmats, sh_degree)  # [C, N, 3]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-TILE_SIZE = 16
+from img2gs.splat._rasterize_constants import TILE_SIZE
 
 
 def tile_grid(width: int, height: int) -> tuple[int, int]:

@@ -311,3 +311,18 @@ def test_gsplat_matches_cpu(generator):
         ref, got = cpu_g[key], gs_g[key].cpu()
         rel = (got - ref).norm() / ref.norm().clamp_min(1e-12)
         assert rel < 5e-2, f"grad {key}: relative error {rel:.2e}"
+
+
+def test_the_kernels_and_their_twin_take_their_rules_from_one_module():
+    """ALPHA_MAX, ALPHA_MIN, T_MIN and the tile size are assigned in _rasterize_constants.py alone."""
+    import ast
+    from pathlib import Path
+
+    import img2gs.splat as package
+
+    rules = {"ALPHA_MAX", "ALPHA_MIN", "T_MIN", "TILE_SIZE", "TILE"}
+    for path in Path(package.__file__).parent.glob("*.py"):
+        assigned = {t.id for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assign)
+                    for t in node.targets if isinstance(t, ast.Name)}
+        if path.name != "_rasterize_constants.py":
+            assert not assigned & rules, (path.name, assigned & rules)

@@ -5,7 +5,7 @@ per 16x16 tile instead of one CUDA block: `prange` runs over the C * tiles_y * t
 tile walks its depth-sorted Gaussian list (tiles.py) once, each Gaussian against all of the tile's
 pixels, which is what the 256 threads of a CUDA block do in lock-step.
 
-Forward, per pixel (front to back, gsplat's rules; see _torch_impl.py for the maths):
+Forward, per pixel (front to back, gsplat's rules; see _rasterize_torch.py for the maths):
     alpha = min(0.999, o exp(-sigma)), skipped if sigma < 0 or alpha < 1/255; stop (without this
     Gaussian) once T (1 - alpha) <= 1e-4; colour += c alpha T; T *= 1 - alpha.
 It stores the final transmittance T_N and `n_contrib` = 1 + the tile-list position of the last
@@ -20,14 +20,14 @@ and keeping S = sum_{j>i} c_j alpha_j T_j (colour of what lies behind), with
     dL/dmean2d  = dL/dsigma conic d,  dL/dconic = dL/dsigma (dx^2 / 2, dx dy, dy^2 / 2)
     dL/dbg      = T_N dL/dC
 Per-Gaussian sums over a tile's pixels are written to one row per (tile, Gaussian) intersection;
-_cpu_impl.py adds the rows of each Gaussian together (no atomics, deterministic).
+_rasterize_numba.py adds the rows of each Gaussian together (no atomics, deterministic).
 
 Pixels far from a Gaussian are not visited: alpha >= 1/255 needs sigma <= ln(255 o), an ellipse,
 so each tile row only walks the columns where that ellipse (grown by a safety margin) crosses the
 row (`_row_span`). Pixels outside it would be skipped by the 1/255 rule anyway, so this changes no
 result, only the work (gsplat's CUDA kernels evaluate every pixel of the tile instead).
 
-Inputs and outputs are float64 arrays (_cpu_impl.py converts), so each kernel compiles once.
+Inputs and outputs are float64 arrays (_rasterize_numba.py converts), so each kernel compiles once.
 """
 
 from __future__ import annotations
@@ -37,10 +37,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-TILE = 16
-ALPHA_MAX = 0.999
-ALPHA_MIN = 1.0 / 255.0
-T_MIN = 1e-4
+from img2gs.splat._rasterize_constants import ALPHA_MAX, ALPHA_MIN, T_MIN, TILE_SIZE
+
 # Layout of a row of the per-intersection gradients: mean2d (2), conic (3), opacity (1), colour (D).
 G_MEAN, G_CONIC, G_OPAC, G_COLOR = 0, 2, 5, 6
 
@@ -95,8 +93,8 @@ def rasterize_fwd(
     n_contrib = np.zeros((C, height, width), dtype=np.int32)
     for t in prange(C * n_tiles):
         cam, ty, tx = t // n_tiles, (t % n_tiles) // tiles_x, t % tiles_x
-        x0, y0 = tx * TILE, ty * TILE
-        tw, th = min(TILE, width - x0), min(TILE, height - y0)
+        x0, y0 = tx * TILE_SIZE, ty * TILE_SIZE
+        tw, th = min(TILE_SIZE, width - x0), min(TILE_SIZE, height - y0)
         P = tw * th
         T = np.ones(P)
         acc = np.zeros((P, D))
@@ -172,8 +170,8 @@ def rasterize_bwd(
     v_bg_tiles = np.zeros((C * n_tiles, D))
     for t in prange(C * n_tiles):
         cam, ty, tx = t // n_tiles, (t % n_tiles) // tiles_x, t % tiles_x
-        x0, y0 = tx * TILE, ty * TILE
-        tw, th = min(TILE, width - x0), min(TILE, height - y0)
+        x0, y0 = tx * TILE_SIZE, ty * TILE_SIZE
+        tw, th = min(TILE_SIZE, width - x0), min(TILE_SIZE, height - y0)
         P = tw * th
         T = np.empty(P)
         T_final = np.empty(P)

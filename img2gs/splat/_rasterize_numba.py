@@ -1,4 +1,4 @@
-"""The `cpu` backend's rasterize-to-pixels step: numba kernels (`_cpu_kernels.py`) inside a
+"""The `cpu` backend's rasterize-to-pixels step: numba kernels (`_rasterize_kernels.py`) inside a
 torch.autograd.Function with a hand-written backward, as gsplat wraps its CUDA kernels.
 
 Projection, SH and the tile lists are computed in torch beforehand (rasterize.py, tiles.py), so only
@@ -26,7 +26,7 @@ class _RasterizeToPixels(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, means2d, conics, colors, opacities, backgrounds, isect: TileIntersections, width, height):
-        from img2gs.splat import _cpu_kernels as K
+        from img2gs.splat import _rasterize_kernels as K
 
         C, N, D = colors.shape
         bgs = backgrounds if backgrounds is not None else colors.new_zeros(C, D)
@@ -44,7 +44,7 @@ class _RasterizeToPixels(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, v_color, v_alpha):
-        from img2gs.splat import _cpu_kernels as K
+        from img2gs.splat import _rasterize_kernels as K
 
         C, N, D = ctx.shape
         v_isect, v_bg_tiles = K.rasterize_bwd(

@@ -25,11 +25,9 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
-from img2gs.splat.tiles import TILE_SIZE, tile_bounds
+from img2gs.splat._rasterize_constants import ALPHA_MAX, ALPHA_MIN, T_MIN, TILE_SIZE
+from img2gs.splat.tiles import tile_bounds
 
-ALPHA_MAX = 0.999
-ALPHA_MIN = 1.0 / 255.0
-T_MIN = 1e-4
 CHUNK_ELEMENTS = 1 << 21  # (pixels x Gaussians) per chunk
 
 
