@@ -14,7 +14,7 @@ from rich.table import Table
 
 from img2gs.cli.app import EXIT_USER_ERROR, FACES_HELP, HEIGHT_HELP, TEXTURE_HELP, command, console
 from img2gs.image_header import image_size
-from img2gs.pipeline.batch import BatchOutcome, OutputNaming, expand_inputs, run_batch
+from img2gs.pipeline.batch import BatchOutcome, OutputNaming, RayCluster, expand_inputs, run_batch
 from img2gs.pipeline.outputs import ReconstructOutputs, check_height
 from img2gs.splat.mesh_files import MESH_SUFFIXES
 from img2gs.presets import with_overrides
@@ -129,7 +129,12 @@ def batch(
     preview: bool = typer.Option(False, "--preview", help="Also write <stem>_turntable.gif."),
     page: bool = typer.Option(False, "--page", help="Also write <stem>_preview.html, the self-contained preview "
                               "page (photo, views, the mesh orbiting in 3D); instead of --preview."),
-    jobs: int = typer.Option(1, "--jobs", min=1, help="Photos converted in parallel (processes)."),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Photos converted in parallel (processes; with --ray: "
+                             "the CPUs of the local Ray)."),
+    ray: bool = typer.Option(False, "--ray", help="One Ray task per photo (pip install 'img2gs[ray]'): a local "
+                             "Ray, or the cluster of --ray-address."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address (auto, "
+                                           "ray://HOST:10001); implies --ray."),
     preset: str = typer.Option("default", "--preset", help=PRESET_HELP),
     views: int | None = typer.Option(None, "--views", min=8, max=16, help="Number of generated views."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=4, help="Consistency sampling steps."),
@@ -160,15 +165,17 @@ def batch(
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("converting", total=len(photos))
         # with one job the stages are shown live; worker processes report per photo only
-        on_stage = (lambda text: progress.update(task, description=text)) if jobs == 1 else None
+        use_ray = ray or ray_address is not None
+        on_stage = (lambda text: progress.update(task, description=text)) if jobs == 1 and not use_ray else None
         convert = functools.partial(_convert, config=config, model=model, on_stage=on_stage)
 
         def on_outcome(outcome: BatchOutcome) -> None:
             progress.advance(task)
             progress.update(task, description=f"{outcome.status}: {outcome.photo.name}")
 
+        cluster = RayCluster(address=ray_address, local_cpus=jobs) if use_ray else None
         outcomes = run_batch(photos, out_dir, naming, convert, force=force, jobs=jobs, on_outcome=on_outcome,
-                             worker_init=functools.partial(_limit_threads, jobs))
+                             worker_init=None if use_ray else functools.partial(_limit_threads, jobs), ray=cluster)
     _print_summary(outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(EXIT_USER_ERROR)

@@ -106,10 +106,12 @@ def run_batch(
     jobs: int = 1,
     on_outcome: Callable[[BatchOutcome], None] | None = None,
     worker_init: Callable[[], None] | None = None,
+    ray: RayCluster | None = None,
 ) -> list[BatchOutcome]:
-    """Convert every photo; returns one outcome per photo, in input order.
+    """Convert every photo; returns one outcome per photo, in input order: in this process (jobs 1), in a
+    pool of `jobs` processes, or as one Ray task per photo on `ray`'s cluster.
 
-    `convert` must be picklable when jobs > 1 (a module-level function or functools.partial of one).
+    `convert` must be picklable when jobs > 1 or on Ray (a module-level function or functools.partial of one).
     """
     plan = naming.plan(photos, out_dir)  # name clashes are refused before any work
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +126,11 @@ def run_batch(
             on_outcome(outcomes[photo])
         else:
             todo.append((photo, outputs.with_force(True)))
-    if jobs <= 1:
+    if ray is not None:
+        for photo, outcome in ray.run(convert, todo, worker_init):
+            outcomes[photo] = outcome
+            on_outcome(outcome)
+    elif jobs <= 1:
         if worker_init:
             worker_init()
         for photo, outputs in todo:
@@ -137,6 +143,52 @@ def run_batch(
                 outcomes[futures[future]] = future.result()
                 on_outcome(outcomes[futures[future]])
     return [outcomes[photo] for photo in photos]
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """Where a batch runs with `--ray`: the cluster at `address` ("auto", "ray://host:10001"), or a local
+    Ray started with `local_cpus` CPUs when None. Each photo is one task of one CPU; a worker process runs
+    many tasks, so the models (cached per process by the pipeline) load once per worker."""
+
+    address: str | None = None
+    local_cpus: int | None = None
+
+    def run(self, convert: Callable, todo: list[tuple[Path, ReconstructOutputs]],
+            worker_init: Callable[[], None] | None) -> Iterable[tuple[Path, BatchOutcome]]:
+        """(photo, outcome) as the tasks finish."""
+        try:
+            import ray
+        except ImportError:
+            raise Img2gsError("--ray needs Ray: pip install 'img2gs[ray]'") from None
+        if not ray.is_initialized():
+            if self.address is None:
+                ray.init(num_cpus=self.local_cpus, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
+            else:
+                ray.init(address=self.address, log_to_driver=False, configure_logging=False)
+        task = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
+        pending = {task.remote(convert, photo, outputs, worker_init): photo for photo, outputs in todo}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            photo = pending.pop(done[0])
+            try:
+                outcome = ray.get(done[0])
+            except ray.exceptions.RayError as e:  # the worker died (e.g. out of memory): this photo failed
+                outcome = BatchOutcome(photo, "failed", f"Ray task failed: {type(e).__name__}")
+            yield photo, outcome
+
+
+_WORKER_READY = False  # per Ray worker process: worker_init has run
+
+
+def _ray_task(convert: Callable, photo: Path, outputs: ReconstructOutputs,
+              worker_init: Callable[[], None] | None) -> BatchOutcome:
+    global _WORKER_READY
+    if not _WORKER_READY and worker_init is not None:
+        worker_init()
+    _WORKER_READY = True
+    return convert_one(convert, photo, outputs)
 
 
 def convert_one(convert: Callable, photo: Path, outputs: ReconstructOutputs) -> BatchOutcome:

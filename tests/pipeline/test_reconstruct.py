@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +115,33 @@ def test_batch_converts_good_files_and_lists_bad_ones(tmp_path, tiny_model):
     assert "mesh-data" in (tmp_path / "pages" / "a_preview.html").read_text()
     both = runner.invoke(app, ["batch", str(photos / "a.png"), "-o", str(tmp_path / "both"), "--page", "--preview"])
     assert both.exit_code == 2 and "choose one" in both.output and not (tmp_path / "both").exists()
+
+
+def test_batch_on_ray_does_what_the_process_pool_does(tmp_path, tiny_model):
+    """`batch --ray` (a local Ray, in a subprocess as users run it) against `--jobs 2`."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'img2gs[ray]')")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    product_photo(photos / "a.png")
+    product_photo(photos / "b.png", colour=(0.1, 0.4, 0.8))
+    bad = _corrupt_files(photos)
+
+    def batch(pattern: str, out: str, *extra: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "img2gs", "batch", str(photos / pattern), "-o", str(tmp_path / out), *TINY,
+                   "--model", str(tiny_model), "--mesh", "glb", "--faces", "300", *extra]
+        return subprocess.run(command, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "COLUMNS": "200", "RAY_AUTH_MODE": "disabled"})
+
+    runs = {"pool": batch("*.png", "pool", "--jobs", "2"), "ray": batch("*.png", "ray", "--ray", "--jobs", "2")}
+    for result in runs.values():
+        assert result.returncode == 2, result.stdout + result.stderr[-3000:]  # the bad files fail the batch
+        assert "2 ok, 2 failed, 0 skipped" in result.stdout
+        unwrapped = "".join(ch for ch in result.stdout if ch not in " │\n")
+        assert all(path.name in unwrapped for path in bad)
+    files = {name: sorted(p.name for p in (tmp_path / name).iterdir()) for name in runs}
+    assert files["ray"] == files["pool"] and "a_mesh.glb" in files["ray"] and "b.reconstruct.json" in files["ray"]
+    again = batch("[ab].png", "ray", "--ray")
+    assert again.returncode == 0 and "0 ok, 0 failed, 2 skipped" in again.stdout, again.stdout
 
 
 def _absurd_png(path: Path) -> None:
