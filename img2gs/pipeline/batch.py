@@ -93,7 +93,9 @@ def expand_inputs(patterns: Iterable[str]) -> list[Path]:
 
 
 def is_finished(outputs: ReconstructOutputs) -> bool:
-    return all(p.exists() for p in outputs.paths())
+    """Every product file exists (the resolved-config side file is a record, not asked for: results of
+    versions that did not write it are finished too)."""
+    return all(p.exists() for p in outputs.paths() if p != outputs.config_file)
 
 
 def run_batch(

@@ -77,7 +77,7 @@ def test_a_preview_page_shows_the_photo_the_views_and_the_textured_mesh(tmp_path
     assert page.count('src="data:image/png;base64,') == 1 + 8  # the photo and the 8 target views
     assert '"texture": "data:image/png;base64,' in page  # with no mesh file asked for, the page's is textured
     assert photo.name in page and "mesh faces" in page
-    assert sorted(p.name for p in out.iterdir()) == ["page.html", "scene.ply"]
+    assert sorted(p.name for p in out.iterdir()) == ["page.html", "scene.ply", "scene.reconstruct.json"]
     bad = _reconstruct([str(photo), "-o", str(out / "other.ply"), "--preview", str(out / "page.pdf")], tiny_model)
     assert bad.exit_code == 2 and ".html" in bad.output
 
