@@ -1,7 +1,7 @@
 """Teacher training throughput at 1 and 2 processes (torchrun, DDP over gloo), side by side in one run.
 
 Each row runs the real command, `img2gs train teacher --data DIR --proxies P --preset cpu --steps K`,
-in a temporary run folder, in 1 process (all cores) or under `torchrun --standalone --nproc-per-node 2`
+(its teacher batch rounded up to an even number of objects) in a temporary run folder, in 1 process (all cores) or under `torchrun --standalone --nproc-per-node 2`
 (one thread each), and reads the training speed from the run's own log (it/s over the logged steps
 after the first, so start-up is excluded); samples/s = it/s x batch objects x views per object. The
 global batch is the same in both rows (each process takes half of it), so the two rows train the same
@@ -47,6 +47,19 @@ def run_row(nproc: int, data: Path, proxies: Path | None, preset: str, steps: in
     return sum(rates[1:]) / max(len(rates) - 1, 1)
 
 
+def _even_batch_preset(name: str) -> Path:
+    """The preset with its teacher batch rounded up to an even number of objects (2 processes split it)."""
+    from img2gs.presets import preset_path
+
+    values = json.loads(preset_path("viewgen", name).read_text())
+    loop = values.setdefault("teacher", {}).setdefault("loop", {})
+    objects = loop.get("batch_objects", load_viewgen_preset(name).teacher.loop.batch_objects)
+    loop["batch_objects"] = objects + objects % 2
+    path = Path(tempfile.mkdtemp()) / f"{Path(name).stem}_even.json"
+    path.write_text(json.dumps(values))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -56,6 +69,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"command: python {' '.join(sys.argv)}", flush=True)
     loop = load_viewgen_preset(args.preset).teacher.loop
+    preset_file = _even_batch_preset(args.preset)  # both rows train the same global batch, split in two
+    loop = load_viewgen_preset(str(preset_file)).teacher.loop
     per_step = loop.batch_objects * loop.views_per_object
     cores = os.cpu_count() or 1
     rows = [(1, cores), (2, max(cores // 2, 1))]
@@ -63,7 +78,7 @@ def main() -> None:
     print("| processes | threads each | it/s | samples/s |")
     print("| --- | --- | --- | --- |")
     for nproc, threads in rows:
-        rate = run_row(nproc, args.data, args.proxies, args.preset, args.steps, threads)
+        rate = run_row(nproc, args.data, args.proxies, str(preset_file), args.steps, threads)
         print(f"| {nproc} | {threads} | {rate:.2f} | {rate * per_step:.1f} |", flush=True)
         if nproc == 1:
             single = rate
