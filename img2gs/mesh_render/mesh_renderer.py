@@ -58,10 +58,8 @@ def render_mesh(
     surface = prepare_surface(mesh)
     light = _unit(np.asarray(DEFAULT_LIGHT_DIR if light_dir is None else light_dir, dtype=np.float64))
 
-    fine_K = K.clone()
-    fine_K[:, :2, :] *= supersample  # fx, cx, fy, cy scale with the resolution
-    screen = project_vertices(surface.vertices, c2w, fine_K)
-    face_id, bary, depth = rasterize(screen, surface.faces, height * supersample, width * supersample)
+    face_id, bary, depth = _rasterize_supersampled(surface.vertices, surface.faces, c2w, K, width, height,
+                                                   supersample)
     camera_centres = c2w[:, :3, 3].double().numpy()
     rgb, normal = shade(surface, face_id, bary, camera_centres, light, ambient)
     return _downsample(rgb, normal, depth, face_id >= 0, supersample, background)
@@ -79,14 +77,26 @@ def render_coverage(
     """[N, H, W] float32 fraction of each pixel the mesh covers: `render_mesh`'s alpha without shading
     (what silhouettes need; the shading is most of a render's time)."""
     c2w, K = _check_cameras(c2w, K)
+    face_id, _, _ = _rasterize_supersampled(np.asarray(vertices, dtype=np.float64),
+                                            np.ascontiguousarray(faces, dtype=np.int32), c2w, K, width, height,
+                                            supersample)
+    coverage = _box_sum((face_id >= 0).astype(np.float32), supersample) / (supersample * supersample)
+    return torch.from_numpy(np.ascontiguousarray(coverage, dtype=np.float32))
+
+
+def _rasterize_supersampled(vertices: np.ndarray, faces: np.ndarray, c2w: Tensor, K: Tensor, width: int,
+                            height: int, supersample: int):
+    """(face_id, bary, depth) of the z-buffer at `supersample` times the resolution."""
     fine_K = K.clone()
-    fine_K[:, :2, :] *= supersample
-    screen = project_vertices(np.asarray(vertices, dtype=np.float64), c2w, fine_K)
-    face_id, _, _ = rasterize(screen, np.ascontiguousarray(faces, dtype=np.int32), height * supersample,
-                              width * supersample)
-    covered = (face_id >= 0).astype(np.float32)
-    count = sum(covered[:, dy::supersample, dx::supersample] for dy in range(supersample) for dx in range(supersample))
-    return torch.from_numpy(np.ascontiguousarray(count / (supersample * supersample), dtype=np.float32))
+    fine_K[:, :2, :] *= supersample  # fx, cx, fy, cy scale with the resolution
+    screen = project_vertices(vertices, c2w, fine_K)
+    return rasterize(screen, faces, height * supersample, width * supersample)
+
+
+def _box_sum(a: np.ndarray, s: int) -> np.ndarray:
+    """[N, s H, s W, ...] -> [N, H, W, ...] sums of s x s blocks (strided slices: much faster than a 6-D
+    reshape-sum)."""
+    return sum(a[:, dy::s, dx::s] for dy in range(s) for dx in range(s))
 
 
 def project_vertices(vertices: np.ndarray, c2w: Tensor, K: Tensor) -> np.ndarray:
@@ -104,15 +114,12 @@ def project_vertices(vertices: np.ndarray, c2w: Tensor, K: Tensor) -> np.ndarray
 
 def _downsample(rgb, normal, depth, covered, s, background) -> MeshRender:
     """Box-average s x s samples: alpha = coverage, colour / depth / normal = mean over covered samples."""
-    def box_sum(a: np.ndarray) -> np.ndarray:  # s * s strided slices: much faster than a 6-D reshape-sum
-        return sum(a[:, dy::s, dx::s] for dy in range(s) for dx in range(s))
-
-    count = box_sum(covered.astype(np.float32))  # [N, H, W]
+    count = _box_sum(covered.astype(np.float32), s)  # [N, H, W]
     safe = np.maximum(count, 1.0)
     alpha = count / (s * s)
-    rgb = box_sum(rgb) / safe[..., None]
-    mean_depth = box_sum(depth) / safe
-    normal = box_sum(normal)
+    rgb = _box_sum(rgb, s) / safe[..., None]
+    mean_depth = _box_sum(depth, s) / safe
+    normal = _box_sum(normal, s)
     normal = np.where(count[..., None] > 0, _unit(normal), 0.0)
     if background is not None:
         bg = np.broadcast_to(np.asarray(background, dtype=np.float32).reshape(-1), (3,))

@@ -55,8 +55,8 @@ class ReconstructOutputs:
         if self.preview is not None and self.preview.suffix.lower() not in (".gif", *PAGE_SUFFIXES):
             raise OutputError(f"{self.preview}: the preview must be a .gif (turntable) or .html (page) file")
         check_height(self.mesh_height)
-        check_output_files([p for p in (self.ply, self.config_file, *self.mesh_files(), self.preview) if p is not None],
-                           self.force, also=[self.views_dir] if self.views_dir is not None else [])
+        files = [p for p in self.paths() if p != self.views_dir]  # the views folder is merged into, checked below
+        check_output_files(files, self.force, also=[self.views_dir] if self.views_dir is not None else [])
         if self.views_dir is not None:  # a folder the user names: merged into, never replaced whole
             check_output_folder(self.views_dir, self.force)
 

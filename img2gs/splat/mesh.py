@@ -78,7 +78,8 @@ def tsdf_to_mesh(
 ) -> trimesh.Trimesh:
     """Marching cubes at `level` of a TSDF [R, R, R] over [-extent, extent]^3, outward normals. A
     positive `level` moves the surface outwards by `level` x truncation. `silhouette_only`: a mesh good
-    for its silhouettes alone (normals not oriented, trimesh's vertex merging skipped), twice as fast."""
+    for its silhouettes alone (its normals not oriented, which skips a volume integral, and trimesh's
+    vertex merging skipped)."""
     r = tsdf.shape[0]
     voxel = 2.0 * extent / r
     volume = np.pad(tsdf.numpy(), 1, constant_values=1.0)  # outside beyond the grid: closed surfaces

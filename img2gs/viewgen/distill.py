@@ -133,7 +133,7 @@ def consistency_distillation_loss(
     x_n1 = x0 + expand_like(t_n1, x0) * z  # line 4: x_{t_{n+1}} ~ N(x, t_{n+1}^2 I)
 
     w = sample_guidance(cfg, B, generator, device, dtype)
-    x0, z, x_n1, t_n, t_n1, w = (shard.take(v) for v in (x0, z, x_n1, t_n, t_n1, w))
+    x_n1, t_n, t_n1, w = (shard.take(v) for v in (x_n1, t_n, t_n1, w))  # what the network passes need
     cond, uncond = shard.take(cond), None if uncond is None else shard.take(dict(uncond))
     student_cond = {**cond, GUIDANCE_KEY: w} if cfg.guidance_max is not None else cond
     guided = cfg.guidance_max is not None or cfg.guidance != 1.0
