@@ -40,16 +40,19 @@ _UMASK = _read_umask()
 # The manifests of the folders img2gs owns whole. The strings are those of their writers
 # (img2gs.viewgen.data.shards.FORMAT / META_FILE, img2gs.viewgen.checkpoint.FORMAT / CONFIG_FILE /
 # img2gs.shape.checkpoint.FORMAT /
-# RUN_CHECKPOINT_SUBDIR, img2gs.viewgen.training_loop.OPTIONS_FILE), repeated here so that this
+# RUN_CHECKPOINT_SUBDIR, img2gs.viewgen.training_loop.OPTIONS_FILE, img2gs.pipeline.train_all.PLAN_FILE /
+# PLAN_FORMAT), repeated here so that this
 # low-level module imports none of them; tests/test_output_ownership.py checks they agree.
 DATASET = "dataset"
 TRAINING_RUN = "training run"
 CHECKPOINT = "model checkpoint"
-OWNED_KINDS = (DATASET, TRAINING_RUN, CHECKPOINT)
+LIFECYCLE_RUN = "lifecycle run"  # `img2gs train all`
+OWNED_KINDS = (DATASET, TRAINING_RUN, CHECKPOINT, LIFECYCLE_RUN)
 _DATASET_META, _DATASET_FORMAT_PREFIX = "meta.json", "img2gs-views/"
 _RUN_OPTIONS = "training_options.json"
 _CHECKPOINT_CONFIG, _CHECKPOINT_FORMAT, _RUN_CHECKPOINT_SUBDIR = "config.json", "img2gs-viewgen", "checkpoint"
 _SHAPE_CHECKPOINT_FORMAT = "img2gs-shape"
+_LIFECYCLE_PLAN, _LIFECYCLE_FORMAT = "plan.json", "img2gs-lifecycle/1"
 
 
 def _json_format(path: Path) -> str | None:
@@ -70,6 +73,8 @@ def owned_folder_kind(path: str | os.PathLike) -> str | None:
         return DATASET
     if (path / _RUN_OPTIONS).is_file():
         return TRAINING_RUN
+    if _json_format(path / _LIFECYCLE_PLAN) == _LIFECYCLE_FORMAT:
+        return LIFECYCLE_RUN
     if _json_format(path / _CHECKPOINT_CONFIG) in (_CHECKPOINT_FORMAT, _SHAPE_CHECKPOINT_FORMAT):
         return CHECKPOINT
     if path.name == _RUN_CHECKPOINT_SUBDIR and (path.parent / _RUN_OPTIONS).is_file():
@@ -188,16 +193,24 @@ def atomic_directory(path: str | os.PathLike, kinds: Iterable[str] = OWNED_KINDS
     os.chmod(tmp_dir, 0o777 & ~_UMASK)
     try:
         yield tmp_dir
-        backup = None
-        if path.exists():
-            backup = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, backup)
-        os.replace(tmp_dir, path)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
+        swap_directory_into(tmp_dir, path)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+
+
+def swap_directory_into(staged: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Move the finished directory `staged` (a sibling of `path`) onto `path`: two renames (old ->
+    backup, new -> path), the backup deleted only once the new one is in place. The caller has checked
+    that `path` may be replaced (`check_replaceable_folder`)."""
+    path = Path(path)
+    backup = None
+    if path.exists():
+        backup = path.with_name(f".{path.name}.old-{os.getpid()}")
+        os.replace(path, backup)
+    os.replace(staged, path)
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
 
 
 def _inside(folder: Path, name: str) -> Path | None:

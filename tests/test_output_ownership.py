@@ -80,6 +80,12 @@ def test_manifests_match_their_writers(tmp_path):
     assert shape_checkpoint.FORMAT == atomic._SHAPE_CHECKPOINT_FORMAT
     assert checkpoint.RUN_CHECKPOINT_SUBDIR == atomic._RUN_CHECKPOINT_SUBDIR
     assert training_loop.OPTIONS_FILE == atomic._RUN_OPTIONS
+    from img2gs.pipeline import train_all
+
+    assert (train_all.PLAN_FILE, train_all.PLAN_FORMAT) == (atomic._LIFECYCLE_PLAN, atomic._LIFECYCLE_FORMAT)
+    (tmp_path / "l").mkdir()
+    (tmp_path / "l" / "plan.json").write_text(json.dumps({"format": train_all.PLAN_FORMAT}))
+    assert owned_folder_kind(tmp_path / "l") == atomic.LIFECYCLE_RUN
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "meta.json").write_text(json.dumps({"format": shards.FORMAT}))
     (tmp_path / "r" / "checkpoint").mkdir(parents=True)

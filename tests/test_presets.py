@@ -47,7 +47,9 @@ def test_deep_update_merges_without_mutating():
 
 
 def _loaders():
+    from img2gs.pipeline.lifecycle_config import load_lifecycle_preset
     from img2gs.pipeline.reconstruct import load_reconstruct_config
+    from img2gs.pipeline.train_all import make_plan
     from img2gs.shape.config import load_shape_preset
     from img2gs.splat.fit import FitConfig
     from img2gs.viewgen.config import load_viewgen_preset
@@ -55,7 +57,15 @@ def _loaders():
 
     return {"data": lambda name: load_preset(DataBuildConfig, "data", name),
             "reconstruct": load_reconstruct_config, "shape": load_shape_preset,
-            "splat": lambda name: load_preset(FitConfig, "splat", name), "viewgen": load_viewgen_preset}
+            "splat": lambda name: load_preset(FitConfig, "splat", name), "viewgen": load_viewgen_preset,
+            "lifecycle": lambda name: _lifecycle(load_lifecycle_preset(name), make_plan(load_lifecycle_preset(name),
+                                                                                      name, None, None))}
+
+
+def _lifecycle(config, plan):
+    """A lifecycle preset, once the presets it names have been resolved into its plan too."""
+    assert plan["steps"] and plan["data"] and plan["teacher"]
+    return config
 
 
 def test_every_preset_file_of_every_kind_loads_and_validates():

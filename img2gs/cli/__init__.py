@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "img2gs.cli.splat",
     "img2gs.cli.viewgen",
     "img2gs.cli.shape",
+    "img2gs.cli.lifecycle",
     "img2gs.cli.reconstruct",
 ]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from img2gs.cli.app import command, console, data_app
+from img2gs.cli.app import EXIT_INTERRUPTED, command, console, data_app, err_console
 from img2gs.presets import load_preset
 
 
@@ -20,10 +20,13 @@ def build(
     workers: int = typer.Option(1, min=1, help="Parallel worker processes."),
     seed: int | None = typer.Option(None, help="Override the preset's seed."),
     procedural: int | None = typer.Option(None, help="Override the number of procedural objects."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output folder (and start a stopped "
+                               "build over)."),
 ) -> None:
-    """Render objects by the framing contract into safetensors shards + meta.json."""
+    """Render objects by the framing contract into safetensors shards + meta.json. Ctrl-C (or SIGTERM)
+    saves the progress in OUTPUT.partial/; the same command continues it."""
     from img2gs.viewgen.data import DataBuildConfig, build_dataset
+    from img2gs.viewgen.training_loop import StopRequest
 
     config = load_preset(DataBuildConfig, "data", preset, seed=seed, procedural_objects=procedural)
     start = time.perf_counter()
@@ -35,7 +38,13 @@ def build(
         def on_object(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        meta = build_dataset(config, output, meshes=meshes, workers=workers, force=force, on_object=on_object)
+        with StopRequest() as stop:
+            meta = build_dataset(config, output, meshes=meshes, workers=workers, force=force, on_object=on_object,
+                                 should_stop=lambda: stop.requested)
+    if meta is None:
+        err_console.print(f"stopped; the build so far is saved in {output}.partial (run the same command to "
+                          "continue it)")
+        raise typer.Exit(EXIT_INTERRUPTED)
     counts = meta["counts"]
     console.print(
         f"wrote {output}: {counts['train']['samples']} train / {counts['val']['samples']} val samples "

@@ -25,8 +25,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +87,11 @@ def spread_shards(count: int, wanted: int) -> list[int]:
 
 def build_proxy_views(dataset_dir: str | os.PathLike, shape_dir: str | os.PathLike, out_dir: str | os.PathLike,
                       resolution: int, max_train_shards: int | None = None, workers: int = 1,
-                      progress: Callable[[int, int], None] | None = None) -> Path:
+                      progress: Callable[[int, int], None] | None = None,
+                      should_stop: Callable[[], bool] | None = None) -> Path | None:
     """Write (or continue writing) the proxy views of the dataset's val split and of `max_train_shards`
-    of its train shards (all by default) into `out_dir`, `workers` shards at a time."""
+    of its train shards (all by default) into `out_dir`, `workers` shards at a time. Returns `out_dir`,
+    or None when `should_stop()` turned true first (the shards written so far are kept: run it again)."""
     dataset_dir, shape_dir, out_dir = Path(dataset_dir), Path(shape_dir), Path(out_dir)
     manifest = _manifest(dataset_dir, shape_dir, resolution)
     existing = out_dir / MANIFEST
@@ -108,18 +111,34 @@ def build_proxy_views(dataset_dir: str | os.PathLike, shape_dir: str | os.PathLi
             chosen = spread_shards(len(dataset.paths), max_train_shards)
         jobs += [(str(dataset_dir), split, k, str(shape_dir), str(out_dir / dataset.paths[k].name), resolution)
                  for k in chosen if not (out_dir / dataset.paths[k].name).is_file()]
+    for done in _build_shards(jobs, workers):
+        if progress is not None:
+            progress(done, len(jobs))
+        if should_stop is not None and should_stop() and done < len(jobs):
+            return None
+    return out_dir
+
+
+def _build_shards(jobs: list[tuple], workers: int) -> Iterator[int]:
+    """Make the shards of `jobs`, yielding how many are done after each (stopping early is safe: every
+    shard file is written atomically, and the pool's unfinished jobs are cancelled)."""
     if workers <= 1:
         for done, job in enumerate(jobs, 1):
             _build_shard(job)
-            if progress is not None:
-                progress(done, len(jobs))
-    else:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            for done, _ in enumerate(pool.map(_build_shard, jobs), 1):
-                if progress is not None:
-                    progress(done, len(jobs))
-    return out_dir
+            yield done
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker)
+    try:
+        for done, _ in enumerate(pool.map(_build_shard, jobs), 1):
+            yield done
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it stops the pool
+    torch.set_num_threads(1)
 
 
 _ESTIMATOR: dict[str, object] = {}  # per worker process: shape folder -> ShapeEstimator

@@ -122,6 +122,38 @@ def test_same_seed_gives_identical_bytes_other_seed_differs(tmp_path):
     assert not np.array_equal(a.images, c.images)
 
 
+def test_a_build_stopped_after_every_object_and_continued_equals_an_uninterrupted_one(tmp_path):
+    config = replace(load_preset(DataBuildConfig, "data", "tiny"), procedural_objects=4, organic_objects=1,
+                     samples_per_shard=2)
+    build_dataset(config, tmp_path / "straight")
+    stops = 0
+    while build_dataset(config, tmp_path / "stopped", should_stop=lambda: True) is None:
+        stops += 1
+        assert (tmp_path / "stopped.partial" / "build_state.safetensors").is_file()
+        assert not (tmp_path / "stopped").exists()
+    assert stops == len(plan_objects(config)) - 1  # the last object finishes the build instead
+    assert not (tmp_path / "stopped.partial").exists()
+    names = sorted(p.name for p in (tmp_path / "straight").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "stopped").iterdir())
+    for name in names:  # meta.json included: counts and statistics carried over the stops
+        assert (tmp_path / "straight" / name).read_bytes() == (tmp_path / "stopped" / name).read_bytes(), name
+
+
+def test_a_stopped_build_is_continued_only_with_its_own_settings(tmp_path):
+    from img2gs.errors import OutputError
+
+    config = replace(load_preset(DataBuildConfig, "data", "tiny"), procedural_objects=3)
+    assert build_dataset(config, tmp_path / "d", should_stop=lambda: True) is None
+    with pytest.raises(OutputError, match="other settings"):
+        build_dataset(replace(config, seed=5), tmp_path / "d")
+    assert build_dataset(replace(config, seed=5), tmp_path / "d", force=True) is not None  # --force starts over
+    (tmp_path / "e.partial").mkdir()
+    (tmp_path / "e.partial" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="not a stopped img2gs build"):
+        build_dataset(config, tmp_path / "e")
+    assert (tmp_path / "e.partial" / "notes.txt").read_text() == "mine"
+
+
 @pytest.mark.slow
 def test_parallel_build_equals_serial_build(tmp_path):
     config = replace(load_preset(DataBuildConfig, "data", "tiny"), procedural_objects=4)

@@ -6,8 +6,9 @@ object gets a split from a hash of its id (split.py) and `samples_per_*` samples
 its rotation, cameras and light from its own generator seeded by (seed, hash(object id), sample
 index), so the output does not depend on the number of workers or on the other objects.
 Objects are rendered in parallel (spawned worker processes, one numba thread each) and collected in
-plan order into shards of `samples_per_shard` samples. The folder is written atomically: a temporary
-sibling renamed into place at the end, so an interrupted build leaves nothing behind.
+plan order into shards of `samples_per_shard` samples. The folder is staged in `NAME.partial/` and
+renamed into place at the end; a stopped build saves its progress there and continues when run again
+with the same settings (build_state.py).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from pathlib import Path
 import numpy as np
 
 import img2gs
-from img2gs.atomic import DATASET, atomic_directory, check_output_path
+from img2gs.atomic import DATASET, check_output_path, swap_directory_into
 from img2gs.cameras import FOV_DEG, ORBIT_RADIUS
 from img2gs.errors import DataFormatError
 from img2gs.presets import to_dict
 from img2gs.mesh_render import prepare_surface
+from img2gs.viewgen.data.build_state import STATE_FILE, BuildState, open_staging
 from img2gs.viewgen.data.config import DataBuildConfig
 from img2gs.viewgen.data.framing import hull_points
 from img2gs.viewgen.data.mesh_folder import MeshEntry, find_meshes, load_mesh
@@ -146,26 +148,43 @@ def build_dataset(
     workers: int = 1,
     force: bool = False,
     on_object: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Build the dataset folder `output`; returns its meta (also written to `output/meta.json`).
-    `on_object(done, total)` is called after each object (for progress bars)."""
+    should_stop: Callable[[], bool] | None = None,
+) -> dict | None:
+    """Build the dataset folder `output`; returns its meta (also written to `output/meta.json`), or None
+    when `should_stop()` turned true first: the build then saved its progress in `NAME.partial/`, and
+    the same call continues it (build_state.py). `on_object(done, total)` is called after each object."""
     output = check_output_path(output, force, kinds=(DATASET,))
     tasks = plan_objects(config, meshes)
     if not tasks:
         raise DataFormatError("nothing to build: no procedural objects and no meshes")
-    writer = _ShardWriter(config.samples_per_shard)
-    stats: dict = {"clamped": 0, "fills": [], "objects": Counter(), "empty_views": 0, "skipped": Counter(),
-                   "skipped_examples": []}
-    with atomic_directory(output, kinds=(DATASET,)) as folder:
-        writer.folder = folder
-        for done, result in enumerate(_render_all(tasks, config, workers), start=1):
-            _collect(result, writer, stats)
-            if on_object is not None:
-                on_object(done, len(tasks))
-        writer.flush_all()
-        meta = _meta(config, tasks, writer, stats, meshes)
-        write_meta(folder, meta)
+    settings = {"config": to_dict(config), "meshes": None if meshes is None else str(meshes)}
+    staging, state = open_staging(output, settings, force)
+    state = state or BuildState(settings, stats=_new_stats())
+    writer = _ShardWriter(config.samples_per_shard, staging, state)
+    stop = False
+    for done, result in enumerate(_render_all(tasks[state.objects_done:], config, workers),
+                                  start=state.objects_done + 1):
+        written = writer.shards_written
+        _collect(result, writer, state.stats)
+        state.objects_done = done
+        if on_object is not None:
+            on_object(done, len(tasks))
+        stop = should_stop is not None and should_stop() and done < len(tasks)
+        if stop or writer.shards_written != written:
+            state.save(staging)
+        if stop:
+            return None
+    writer.flush_all()
+    meta = _meta(config, tasks, writer, state.stats, meshes)
+    (staging / STATE_FILE).unlink(missing_ok=True)
+    write_meta(staging, meta)
+    swap_directory_into(staging, output)
     return meta
+
+
+def _new_stats() -> dict:
+    return {"clamped": 0, "fills": [], "objects": Counter(), "empty_views": 0, "skipped": Counter(),
+            "skipped_examples": []}
 
 
 def _render_all(tasks: list[ObjectTask], config: DataBuildConfig, workers: int) -> Iterator[ObjectResult]:
@@ -179,22 +198,31 @@ def _render_all(tasks: list[ObjectTask], config: DataBuildConfig, workers: int) 
 
 
 def _init_worker() -> None:
+    import signal
+
     import numba
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's: it saves and stops the pool
     numba.set_num_threads(1)
     torch.set_num_threads(1)
 
 
 class _ShardWriter:
-    """Accumulates samples per split and writes full shards in order."""
+    """Accumulates samples per split (in the build state, so that they are saved with it) and writes
+    full shards in order into `folder`."""
 
-    def __init__(self, samples_per_shard: int):
+    def __init__(self, samples_per_shard: int, folder: Path, state: BuildState):
         self.samples_per_shard = samples_per_shard
-        self.folder: Path | None = None
-        self.pending = {split: ([], [], [], []) for split in SPLITS}
-        self.shards: dict[str, list[str]] = {split: [] for split in SPLITS}
-        self.counts = Counter()
+        self.folder = folder
+        for split in SPLITS:
+            state.pending.setdefault(split, ([], [], [], []))
+            state.shards.setdefault(split, [])
+        self.pending, self.shards, self.counts = state.pending, state.shards, state.counts
+
+    @property
+    def shards_written(self) -> int:
+        return sum(len(names) for names in self.shards.values())
 
     def add(self, split: str, images: np.ndarray, poses: np.ndarray, depth: np.ndarray, object_id: str) -> None:
         imgs, pos, deps, ids = self.pending[split]
