@@ -21,8 +21,9 @@ from img2gs.cameras import intrinsics_from_fov, orbit_to_c2w
 from img2gs.mesh_render import prepare_surface, render_mesh
 from img2gs.mesh_render.mesh_renderer import project_vertices
 from img2gs.mesh_render.rasterize import rasterize
-from img2gs.mesh_render.rasterize_torch import rasterize_reference
-from img2gs.mesh_render.shade import shade, shade_reference
+from img2gs.mesh_render import _rasterize_torch
+from img2gs.mesh_render import _shade_numpy
+from img2gs.mesh_render.shade import shade
 
 VIEWS = 12
 
@@ -64,7 +65,7 @@ def main() -> None:
     K[:, :2] *= 2
     face_id, bary, _ = rasterize(project_vertices(surface.vertices, c2w, K), surface.faces, 2 * size, 2 * size)
     args = (surface, face_id, bary, c2w[:, :3, 3].double().numpy(), np.array([0.0, 0.0, 1.0]), 0.3)
-    numba_ms, numpy_ms = cpu_ms(lambda: shade(*args)) / VIEWS, cpu_ms(lambda: shade_reference(*args)) / VIEWS
+    numba_ms, numpy_ms = cpu_ms(lambda: shade(*args)) / VIEWS, cpu_ms(lambda: _shade_numpy.shade(*args)) / VIEWS
     print(f"shading only, {size}x{size} x supersample 2: numba {numba_ms:.2f} ms/view, numpy twin {numpy_ms:.2f} "
           f"ms/view, ratio {numpy_ms / numba_ms:.1f}x")
 
@@ -72,7 +73,7 @@ def main() -> None:
     K = intrinsics_from_fov(40.0, size, size).expand(4, 3, 3)
     screen = project_vertices(faces_mesh.vertices, cameras(4), K)
     numba_ms = cpu_ms(lambda: rasterize(screen, faces_mesh.faces, size, size))
-    torch_ms = cpu_ms(lambda: rasterize_reference(torch.from_numpy(screen), torch.from_numpy(faces_mesh.faces),
+    torch_ms = cpu_ms(lambda: _rasterize_torch.rasterize(torch.from_numpy(screen), torch.from_numpy(faces_mesh.faces),
                                                   size, size), repeat=1)
     print(f"rasterizer only, {faces_mesh.num_faces} triangles, 4 views at {size}x{size}: numba {numba_ms:.2f} ms, "
           f"torch twin {torch_ms:.1f} ms, ratio {torch_ms / numba_ms:.0f}x")

@@ -1,4 +1,4 @@
-"""Splat fitting quality and speed on the synthetic scene (img2gs/synthetic_scene.py).
+"""Splat fitting quality and speed on the synthetic scene (img2gs/mesh_render/synthetic_scene.py).
 
 Renders the scene (16 train views + 4 held-out views at 128x128 by default), fits it with a preset,
 extracts the mesh, and reports held-out PSNR / SSIM (white background), the fuzz (the fraction of each
@@ -36,7 +36,7 @@ from img2gs.splat.floaters import remove_floaters  # noqa: E402
 from img2gs.splat.export_mesh import save_mesh  # noqa: E402
 from img2gs.metrics import surface_chamfer  # noqa: E402
 from img2gs.splat.mesh import extract_mesh  # noqa: E402
-from img2gs.synthetic_scene import synthetic_mesh, write_synthetic_scene  # noqa: E402
+from img2gs.mesh_render.synthetic_scene import synthetic_mesh, write_synthetic_scene  # noqa: E402
 
 
 def main() -> None:

@@ -36,3 +36,12 @@ def autocast(precision: str, device: torch.device):
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     raise Img2gsError(f"unknown precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+
+
+def training_layout(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """`module` in the memory layout its training runs fastest in on `device`: channels-last (NHWC) on
+    CUDA, where cuDNN's convolutions (and bf16 tensor cores) want it; unchanged on the CPU. Checkpoints do
+    not depend on it (save_weights writes contiguous tensors; loading copies into either layout)."""
+    if device.type == "cuda":
+        return module.to(memory_format=torch.channels_last)
+    return module

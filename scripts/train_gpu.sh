@@ -1,28 +1,28 @@
 #!/usr/bin/env bash
-# The shape stage on one lent GPU (H100/H200, 16 cores, no network), in about 9 minutes of wall time:
+# The whole model lifecycle on one lent GPU (H100/H200, 16 cores, no network) in about 8 minutes of wall time:
 #   1. installs the carried wheels (.whl, made here by scripts/fetch_gpu_wheels.sh) into /tmp/site;
-#   2. builds fresh procedural + organic training data on every core (configs/data/gpu_shape.json);
-#   3. fine-tunes the shipped shape stage on it (configs/shape/gpu.json), stopped at TRAIN_BUDGET_S
-#      seconds if it has not finished (the training loop saves its checkpoint on SIGINT);
-#   4. evaluates the result and the starting model on that data's validation split;
-# and leaves in $OUT: shape/config.json + shape/model.safetensors (fp16, as a model folder ships them),
-# log.jsonl, train.log, eval.json, eval_init.json (6 files, ~9 MB: within what comes back).
+#   2. `img2gs train all --preset gpu --budget 7m`: fresh procedural + organic data on every core, the shape
+#      stage fine-tuned from the shipped one, proxy views, the generator's teacher and consistency student
+#      from scratch, eval views, a packaged model folder (configs/lifecycle/gpu.json; the budget becomes step
+#      counts by that preset's rule); a run the timeout stops keeps its checkpoints and is packaged by
+#      `train all --resume` in a later call;
+# and leaves in $OUT (8 files, < 64 MiB, each < 16 MiB: what comes back): model/{config.json,
+# model.safetensors, MODEL_CARD.md}, model/shape/{config.json, model.safetensors}, eval.json, plan.json,
+# train.log.
 #
 # From the developer machine, with the device tool:
 #   run(command="bash scripts/train_gpu.sh", carry=[".whl"], timeout_s=600)
-# then, here: "${IMG2GS[@]}" eval shape --data data/cpu --model <files_at>/shape, beside the shipped model, and
-# ship it only if it measures better. Rehearsed on CPU end to end with the tiny presets (seconds):
-#   OUT=/tmp/gpu_rehearsal PY=.venv/bin/python DEVICE=cpu DATA_PRESET=tiny SHAPE_PRESET=tiny \
-#     INIT=<a tiny shape run> bash scripts/train_gpu.sh
+# then, here: compare the returned model with the shipped one (bench/quality.py --model <files_at>/model)
+# and ship it only if it measures better. Rehearsed on CPU end to end with the tiny preset (seconds):
+#   OUT=/tmp/gpu_rehearsal PY=.venv/bin/python DEVICE=cpu LIFECYCLE=tiny BUDGET=60s bash scripts/train_gpu.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?set OUT to the folder whose files come back}"
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
-DATA_PRESET=${DATA_PRESET:-configs/data/gpu_shape.json}
-SHAPE_PRESET=${SHAPE_PRESET:-configs/shape/gpu.json}
-INIT=${INIT:-assets/model/shape}
-TRAIN_BUDGET_S=${TRAIN_BUDGET_S:-330}
+LIFECYCLE=${LIFECYCLE:-gpu}
+BUDGET=${BUDGET:-7m}
+WALL_S=${WALL_S:-540}  # hard stop of the whole run (the device tool's 600 s less copying)
 WORK=${WORK:-/tmp/img2gs_gpu}
 export PYTHONUNBUFFERED=1
 
@@ -33,25 +33,22 @@ fi
 export PYTHONPATH=$(pwd)${PYTHONPATH:+:$PYTHONPATH}
 IMG2GS=("$PY" -c "from img2gs.cli import main; main()")  # an array, so that `timeout` can run it too
 
-rm -rf "$WORK" && mkdir -p "$WORK" "$OUT"
+rm -rf "$WORK" && mkdir -p "$(dirname "$WORK")" "$OUT"
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 SECONDS=0
-"${IMG2GS[@]}" data build --preset "$DATA_PRESET" -o "$WORK/data" --workers "$(nproc)"
-echo "data built in ${SECONDS} s"
-
-SECONDS=0
 set +e
-timeout -s INT -k 60 "$TRAIN_BUDGET_S" "${IMG2GS[@]}" train shape --data "$WORK/data" \
-  --preset "$SHAPE_PRESET" --init "$INIT" -o "$WORK/run" --device "$DEVICE" > "$OUT/train.log" 2>&1
+timeout -s TERM -k 30 "$WALL_S" "${IMG2GS[@]}" train all --preset "$LIFECYCLE" --budget "$BUDGET" -o "$WORK" \
+  --workers "$(nproc)" --device "$DEVICE" > "$OUT/train.log" 2>&1
 rc=$?
 set -e
-tail -n 3 "$OUT/train.log"
-echo "trained for ${SECONDS} s (exit $rc)"
-case $rc in 0|124|130) ;; *) exit "$rc" ;; esac  # 124 / 130: stopped by the budget, checkpoint saved
-cp "$WORK/run/log.jsonl" "$OUT/log.jsonl"
-
-"$PY" -c "import sys; from img2gs.shape.checkpoint import export_shape_checkpoint as e; e(sys.argv[1], sys.argv[2])" \
-  "$WORK/run" "$OUT/shape"
-"${IMG2GS[@]}" eval shape --data "$WORK/data" --model "$OUT/shape" --samples 64 --json "$OUT/eval.json" --device "$DEVICE"
-"${IMG2GS[@]}" eval shape --data "$WORK/data" --model "$INIT" --samples 64 --json "$OUT/eval_init.json" --device "$DEVICE"
-ls -la "$OUT" "$OUT/shape"
+tail -n 5 "$OUT/train.log"
+echo "train all: ${SECONDS} s (exit $rc)"
+cp "$WORK/plan.json" "$OUT/plan.json"
+[ -f "$WORK/eval.json" ] && cp "$WORK/eval.json" "$OUT/eval.json"
+if [ -d "$WORK/model" ]; then
+  mkdir -p "$OUT/model/shape"
+  cp "$WORK/model/config.json" "$WORK/model/model.safetensors" "$WORK/model/MODEL_CARD.md" "$OUT/model/"
+  cp "$WORK/model/shape/config.json" "$WORK/model/shape/model.safetensors" "$OUT/model/shape/"
+fi
+ls -la "$OUT" "$OUT/model" "$OUT/model/shape" 2>/dev/null || true
+exit "$rc"

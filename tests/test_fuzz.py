@@ -174,7 +174,7 @@ def _valid_ply(folder: Path, text: bool) -> Path:
 
 
 def _valid_views(folder: Path) -> Path:
-    from img2gs.synthetic_scene import write_synthetic_scene
+    from img2gs.mesh_render.synthetic_scene import write_synthetic_scene
 
     views = write_synthetic_scene(folder / "views", n_train=2, n_test=1, size=16)
     (folder / "x.png").write_bytes((views / json.loads((views / "transforms.json").read_text())

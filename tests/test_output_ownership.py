@@ -32,7 +32,7 @@ from img2gs.pipeline.outputs import ReconstructOutputs
 from img2gs.posed_views import WRITTEN_FILES_KEY, PosedViews, read_posed_views, write_posed_views
 from img2gs.splat.export_ply import save_ply
 from img2gs.splat.gaussians import Gaussians
-from img2gs.synthetic_scene import write_synthetic_scene
+from img2gs.mesh_render.synthetic_scene import write_synthetic_scene
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"

@@ -10,7 +10,7 @@ from img2gs.cli.app import command, console
 @command()
 def info() -> None:
     """Show versions, the torch device, available rasterizer backends and extras, and model paths."""
-    from img2gs.info import environment_report
+    from img2gs.pipeline.info import environment_report
 
     report = environment_report()
     console.print(f"img2gs {report.img2gs_version}  (python {report.python})")

@@ -39,13 +39,20 @@ class _StageProgress:
         self.task = None
 
     def stage(self, name: str, total: int | None) -> None:
-        if self.current is not None:
-            self.done_s += self.estimates[self.current]
-            self.progress.update(self.task, completed=self.progress.tasks[self.task].total or 1,
-                                 total=self.progress.tasks[self.task].total or 1)
+        self.close()
         self.current = name
         self.task = self.progress.add_task(f"  {name}", total=total)
         self.progress.update(self.overall, completed=self.done_s)
+
+    def close(self) -> None:
+        """The running stage is over: its bar full, its estimate counted as done."""
+        if self.current is None:
+            return
+        self.done_s += self.estimates[self.current]
+        total = self.progress.tasks[self.task].total or 1
+        self.progress.update(self.task, completed=total, total=total)
+        self.progress.update(self.overall, completed=self.done_s)
+        self.current = None
 
     def advance(self, name: str, done: int, total: int | None) -> None:
         self.progress.update(self.task, completed=done, total=total)
@@ -87,6 +94,8 @@ def train_all_command(
     with Progress(*columns, console=console) as progress:
         observer = _StageProgress(progress, estimated_seconds(plan), finished_stages(output))
         result = train_all(output, plan, workers=workers, device=resolve_device(device), observer=observer)
+        if result.finished:
+            observer.close()
     if not result.finished:
         err_console.print(f"stopped in stage {result.stage}; its progress is saved (continue with: img2gs train all "
                           f"-o {output} --resume)")

@@ -211,26 +211,25 @@ def views_command(
     from img2gs.atomic import check_output_folder
     from img2gs.cameras import input_pose, target_orbit
     from img2gs.device import resolve_device
-    from img2gs.image_io import load_image
     from img2gs.posed_views import write_posed_views
-    from img2gs.viewgen.generator import ViewGenerator, frame_photo
+    from img2gs.pipeline.reconstruct import ReconstructConfig, prepare_photo
+    from img2gs.viewgen.generator import ViewGenerator
 
     check_output_folder(output, force)  # merged into: only the files written there are replaced
     dev = resolve_device(device)
     generator = ViewGenerator.load(model, dev)
     targets = target_orbit(n_views)
+    config = ReconstructConfig(elevation=elevation, remove_background=not no_remove_bg)
+    framed = prepare_photo(photo, config)  # the photo framed as `reconstruct` frames it
     proxy = None
     if generator.needs_proxy:  # the shape stage of the same model folder lifts the photo first
         from img2gs.pipeline.fit_views import proxy_target_views
         from img2gs.paths import resolve_model_dir
-        from img2gs.pipeline.reconstruct import ReconstructConfig, lift_to_proxy, prepare_photo
+        from img2gs.pipeline.reconstruct import lift_to_proxy
 
-        config = ReconstructConfig(elevation=elevation, remove_background=not no_remove_bg)
-        framed = prepare_photo(photo, config)
         (lifted,), pose = lift_to_proxy(framed, config, resolve_model_dir(model), dev, (config.lift,))
         _, proxy = proxy_target_views(lifted, targets, generator.resolution)
     else:
-        framed = frame_photo(load_image(photo), generator.resolution, remove_background=not no_remove_bg)
         pose = input_pose(elevation)
     with console.status(f"generating {n_views} views ({generator.kind}) ..."):
         views = generator.generate_posed_views(framed, pose, targets, steps=steps, seed=seed, proxy=proxy)

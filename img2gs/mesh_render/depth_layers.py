@@ -20,7 +20,7 @@ from torch import Tensor
 
 from img2gs.mesh_render.mesh_renderer import _check_cameras, project_vertices
 from img2gs.mesh_render.rasterize import rasterize
-from img2gs.mesh_render.rasterize_torch import rasterize_reference
+from img2gs.mesh_render import _rasterize_torch
 from img2gs.mesh_render.surface import RenderSurface, prepare_surface
 
 
@@ -48,6 +48,6 @@ def depth_layers_reference(
     surface = prepare_surface(mesh)
     screen = torch.from_numpy(np.asarray(project_vertices(surface.vertices, c2w, K)))
     faces = torch.from_numpy(surface.faces.astype(np.int64))
-    _, _, front = rasterize_reference(screen, faces, height, width)
-    _, _, back = rasterize_reference(screen, faces, height, width, farthest=True)
+    _, _, front = _rasterize_torch.rasterize(screen, faces, height, width)
+    _, _, back = _rasterize_torch.rasterize(screen, faces, height, width, farthest=True)
     return front.float(), back.float()

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from img2gs.cameras import viewmat_from_c2w
 from img2gs.mesh_render.rasterize import rasterize
-from img2gs.mesh_render.shade import shade
+from img2gs.mesh_render.shade import shade, unit
 from img2gs.mesh_render.surface import RenderSurface, prepare_surface
 
 # Towards the light: from the front-right of the input camera (azimuth 0) and above.
@@ -56,7 +56,7 @@ def render_mesh(
     if not 0.0 <= ambient <= 1.0:
         raise ValueError(f"ambient must be in [0, 1], got {ambient}")
     surface = prepare_surface(mesh)
-    light = _unit(np.asarray(DEFAULT_LIGHT_DIR if light_dir is None else light_dir, dtype=np.float64))
+    light = unit(np.asarray(DEFAULT_LIGHT_DIR if light_dir is None else light_dir, dtype=np.float64))
 
     face_id, bary, depth = _rasterize_supersampled(surface.vertices, surface.faces, c2w, K, width, height,
                                                    supersample)
@@ -120,7 +120,7 @@ def _downsample(rgb, normal, depth, covered, s, background) -> MeshRender:
     rgb = _box_sum(rgb, s) / safe[..., None]
     mean_depth = _box_sum(depth, s) / safe
     normal = _box_sum(normal, s)
-    normal = np.where(count[..., None] > 0, _unit(normal), 0.0)
+    normal = np.where(count[..., None] > 0, unit(normal), 0.0)
     if background is not None:
         bg = np.broadcast_to(np.asarray(background, dtype=np.float32).reshape(-1), (3,))
         rgb = rgb * alpha[..., None] + bg * (1.0 - alpha[..., None])
@@ -146,7 +146,3 @@ def _check_cameras(c2w: Tensor, K: Tensor) -> tuple[Tensor, Tensor]:
     if not (torch.isfinite(c2w).all() and torch.isfinite(K).all()):
         raise ValueError("c2w and K must be finite")
     return c2w.detach().cpu().double(), K.detach().cpu().double()
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)

@@ -85,6 +85,7 @@ class LifecycleConfig:
     viewgen: str = "cpu"  # generator preset (configs/viewgen/): teacher and distillation
     shape_init: str | None = None  # fine-tune the shape stage from this checkpoint instead of from scratch
     proxy_resolution: int = 32  # the generator's resolution
+    proxy_train_shards: int | None = None  # proxy views for only this many train shards (spread); None: all
     eval: EvalSettings = field(default_factory=EvalSettings)
     weights_dtype: str = "float16"  # of the packaged model (the run folders keep float32)
 

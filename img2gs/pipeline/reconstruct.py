@@ -212,29 +212,18 @@ def generate_views(generator, photo: torch.Tensor, pose: OrbitPose, targets: lis
     return generator.generate(photo, pose, targets, steps=config.steps, seed=config.seed, proxy=condition)
 
 
-# (checkpoint folder, device) -> ViewGenerator / ShapeEstimator: a batch loads each once per process.
-_GENERATORS: dict[tuple[str, str], object] = {}
-_ESTIMATORS: dict[tuple[str, str], object] = {}
-
-
 def load_shape_estimator(model_dir: Path, device: torch.device):
-    """The shape stage of a model folder (its shape/ subfolder), once per (folder, device) and process."""
+    """The shape stage of a model folder (its shape/ subfolder), loaded once per process."""
     from img2gs.shape.estimator import ShapeEstimator
 
-    key = (str(Path(model_dir).resolve()), str(device))
-    if key not in _ESTIMATORS:
-        _ESTIMATORS[key] = ShapeEstimator.load(model_dir, device=device)
-    return _ESTIMATORS[key]
+    return ShapeEstimator.cached(model_dir, device)
 
 
 def load_generator(model_dir: Path, device: torch.device):
-    """Load the view generator once per (folder, device) and process."""
+    """The view generator of a model folder, loaded once per process."""
     from img2gs.viewgen.generator import ViewGenerator  # diffusers is imported only when views are made
 
-    key = (str(Path(model_dir).resolve()), str(device))
-    if key not in _GENERATORS:
-        _GENERATORS[key] = ViewGenerator.load(model_dir, device=device)
-    return _GENERATORS[key]
+    return ViewGenerator.cached(model_dir, device)
 
 
 @dataclass(frozen=True)

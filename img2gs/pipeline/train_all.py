@@ -186,6 +186,10 @@ class _Run:
         config = from_dict(ShapeTrainConfig, self.plan["shape"])
         resume = self._resuming("shape")
         init = self.lifecycle.shape_init
+        if init is not None and not Path(init).exists():
+            from img2gs.paths import REPO_ROOT
+
+            init = str(REPO_ROOT / init)  # a preset names the shipped model relative to the repository
         result = train_shape(config, self._dataset(config.loop.data_split), self.path("shape"), resume=resume,
                              device=self.device, provenance={"data": str(self.path("data"))},
                              report=self._report("shape"), init=None if init is None or resume else init)
@@ -195,7 +199,8 @@ class _Run:
         from img2gs.viewgen.proxy_views import build_proxy_views
 
         done = build_proxy_views(self.path("data"), self.path("shape"), self.path("proxies"),
-                                 self.lifecycle.proxy_resolution, workers=self.workers,
+                                 self.lifecycle.proxy_resolution, max_train_shards=self.lifecycle.proxy_train_shards,
+                                 workers=self.workers,
                                  progress=self._advance("proxies"), should_stop=lambda: self.stop.requested)
         return done is not None
 

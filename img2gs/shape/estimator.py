@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -36,6 +37,14 @@ class ShapeEstimator:
         net, info = load_shape_checkpoint(path, device)
         return cls(net, info, device)
 
+    @classmethod
+    def cached(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> "ShapeEstimator":
+        """`load`, once per (folder, device) and process: a batch's photos share the loaded model."""
+        key = (str(Path(path).resolve()), str(torch.device(device)))
+        if key not in _LOADED:
+            _LOADED[key] = cls.load(path, device)
+        return _LOADED[key]
+
     @property
     def resolution(self) -> int:
         return self.net.config.resolution
@@ -52,3 +61,6 @@ class ShapeEstimator:
 
         return ShapeEstimate(front=mean(pred.front), back=mean(pred.back), log_b=mean(pred.log_b),
                              valid=small[..., 3] > 0.5, elevation=float(pred.elevation.mean()))
+
+
+_LOADED: dict[tuple[str, str], ShapeEstimator] = {}  # ShapeEstimator.cached: (folder, device) -> model

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 import img2gs
-from img2gs.device import autocast
+from img2gs.device import autocast, training_layout
 from img2gs.errors import CheckpointError, DataFormatError
 from img2gs.presets import to_dict
 from img2gs.shape.checkpoint import ShapeCheckpointInfo, load_shape_checkpoint
@@ -88,7 +88,7 @@ class ShapeTask:
                                   "rebuild it with `img2gs data build`)")
         self.config, self.dataset, self.device = config, dataset, device
         self.sampler = BatchSampler(dataset, config.loop.batch_objects, 1, config.model.resolution, config.loop.seed)
-        self.online = ShapeNet(config.model).to(device).train()
+        self.online = training_layout(ShapeNet(config.model).to(device), device).train()
         if init is not None:  # fine-tuning: start from another run's (EMA) weights, grown by middle blocks
             load_grown(self.online, init)
         self.ema = copy.deepcopy(self.online).eval().requires_grad_(False)

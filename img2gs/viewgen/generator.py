@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -52,6 +53,14 @@ class ViewGenerator:
         m = info.model
         parameterization = "consistency" if info.kind == "student" else "edm"
         return cls(Denoiser(net, m.sigma_data, m.sigma_min, parameterization), info, device)
+
+    @classmethod
+    def cached(cls, checkpoint_dir: str | os.PathLike, device: torch.device | str = "cpu") -> "ViewGenerator":
+        """`load`, once per (folder, device) and process: a batch's photos share the loaded model."""
+        key = (str(Path(checkpoint_dir).resolve()), str(torch.device(device)))
+        if key not in _LOADED:
+            _LOADED[key] = cls.load(checkpoint_dir, device)
+        return _LOADED[key]
 
     @property
     def resolution(self) -> int:
@@ -137,15 +146,7 @@ class ViewGenerator:
         return PosedViews(images=images.clamp(0, 1), c2w=poses_c2w(poses), K=K, names=names)
 
 
-def frame_photo(image: Tensor, resolution: int, remove_background: bool = True) -> Tensor:
-    """A user's photo [H, W, 3|4] framed by the contract (img2gs.cameras) for a model of `resolution`.
-
-    Uses img2gs.pipeline.preprocess (background removal, recentring, 0.8 fill); the framed image is
-    made at least 64 px so that the generator's own resize does the final filtering.
-    """
-    from img2gs.pipeline.preprocess import preprocess_photo
-
-    return preprocess_photo(image, size=max(64, resolution), remove_background=remove_background)
+_LOADED: dict[tuple[str, str], ViewGenerator] = {}  # ViewGenerator.cached: (folder, device) -> model
 
 
 def _check_photo(photo: Tensor) -> None:

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 import img2gs
-from img2gs.device import autocast
+from img2gs.device import autocast, training_layout
 from img2gs.errors import CheckpointError, PresetError
 from img2gs.presets import to_dict
 from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
@@ -74,9 +74,10 @@ class DistillTask:
         self.config, self.model_config, self.sampler, self.device = config, model, sampler, device
         self.cfg = dataclasses.replace(config.distill, sigma_min=model.sigma_min, sigma_max=model.sigma_max,
                                        sigma_data=model.sigma_data)
-        teacher_net = teacher_net.to(device).eval().requires_grad_(False)
+        teacher_net = training_layout(teacher_net.to(device), device).eval().requires_grad_(False)
         self.teacher = Denoiser(teacher_net, model.sigma_data, model.sigma_min, "edm")
-        self.online = ViewGenNet(model).to(device).train()  # fresh, so its trainable set is the network's own
+        # fresh, so its trainable set is the network's own
+        self.online = training_layout(ViewGenNet(model).to(device), device).train()
         self.online.load_state_dict(teacher_net.state_dict())
         self.target = copy.deepcopy(self.online).eval().requires_grad_(False)
         self.ema = copy.deepcopy(self.online).eval().requires_grad_(False)

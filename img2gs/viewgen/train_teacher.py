@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 import img2gs
-from img2gs.device import autocast
+from img2gs.device import autocast, training_layout
 from img2gs.presets import to_dict
 from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
 from img2gs.viewgen.checkpoint import CheckpointInfo
@@ -36,7 +36,7 @@ class TeacherTask:
                  provenance: dict | None = None, shard: Shard = Shard()):
         shard.check_batch(config.loop.batch_objects)
         self.config, self.sampler, self.device, self.shard = config, sampler, device, shard
-        self.online = ViewGenNet(config.model).to(device).train()
+        self.online = training_layout(ViewGenNet(config.model).to(device), device).train()
         self.ema = copy.deepcopy(self.online).eval().requires_grad_(False)
         self.denoiser = Denoiser(shard.wrap(self.online), config.model.sigma_data, config.model.sigma_min, "edm")
         self.loss_fn = EDMLoss(config.p_mean, config.p_std, config.model.sigma_data)

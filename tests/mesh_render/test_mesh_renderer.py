@@ -11,7 +11,7 @@ from PIL import Image
 from img2gs.cameras import intrinsics_from_fov, orbit_to_c2w, project_points, viewmat_from_c2w
 from img2gs.mesh_render import render_mesh
 from img2gs.mesh_render.rasterize import rasterize
-from img2gs.mesh_render.rasterize_torch import rasterize_reference
+from img2gs.mesh_render import _rasterize_torch
 from img2gs.mesh_render.surface import corner_normals
 
 RADIUS = 3.2
@@ -190,7 +190,7 @@ def test_numba_rasterizer_matches_torch_twin(generator, farthest):
     screen, faces = random_screen_triangles(generator)
     screen[1, :3, 2] = -1.0  # a triangle behind the camera is skipped by both
     face_id, bary, depth = rasterize(screen.numpy(), faces.numpy(), 24, 20, farthest=farthest)
-    ref_id, ref_bary, ref_depth = rasterize_reference(screen, faces, 24, 20, farthest=farthest)
+    ref_id, ref_bary, ref_depth = _rasterize_torch.rasterize(screen, faces, 24, 20, farthest=farthest)
     assert (face_id >= 0).mean() > 0.5
     assert np.array_equal(face_id, ref_id.numpy())
     assert np.allclose(bary, ref_bary.numpy(), atol=1e-6)
@@ -228,7 +228,8 @@ def test_corner_normals_are_smooth_across_split_vertices():
 def test_numba_shading_matches_numpy_twin(generator):
     """Vertex colours, a texture sampled outside [0, 1] (wrapping), front and back faces."""
     from img2gs.mesh_render.mesh_renderer import project_vertices
-    from img2gs.mesh_render.shade import shade, shade_reference
+    from img2gs.mesh_render import _shade_numpy
+    from img2gs.mesh_render.shade import shade
     from img2gs.mesh_render.surface import prepare_surface
 
     sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.6)
@@ -244,7 +245,7 @@ def test_numba_shading_matches_numpy_twin(generator):
     face_id, bary, _ = rasterize(project_vertices(surface.vertices, c2w, K), surface.faces, 40, 40)
     args = (surface, face_id, bary, c2w[:, :3, 3].double().numpy(), np.array([0.48, 0.6, 0.64]), 0.3)
     rgb, normal = shade(*args)
-    ref_rgb, ref_normal = shade_reference(*args)
+    ref_rgb, ref_normal = _shade_numpy.shade(*args)
     textured = surface.face_texture[face_id] >= 0
     assert (textured & (face_id >= 0)).sum() > 50 and ((~textured) & (face_id >= 0)).sum() > 50
     assert np.allclose(rgb, ref_rgb, atol=1e-5) and np.allclose(normal, ref_normal, atol=1e-5)

@@ -6,7 +6,7 @@ import torch
 from img2gs.posed_views import PosedViews
 from img2gs.presets import load_preset, preset_names
 from img2gs.splat.fit import FitConfig, ViewSampler, camera_scene_scale, evaluate, fit
-from img2gs.synthetic_scene import synthetic_views
+from img2gs.mesh_render.synthetic_scene import synthetic_views
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_view_sampler_visits_every_view_once_per_epoch():
 
 
 def test_camera_scene_scale_of_an_orbit():
-    from img2gs.synthetic_scene import orbit_cameras
+    from img2gs.mesh_render.synthetic_scene import orbit_cameras
 
     assert camera_scene_scale(orbit_cameras(8, (0.0,))) == pytest.approx(1.1 * 3.2)  # gsplat's rule
 

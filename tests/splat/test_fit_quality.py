@@ -1,4 +1,4 @@
-"""Quality floors of `fit` + mesh extraction on the synthetic scene (img2gs/synthetic_scene.py).
+"""Quality floors of `fit` + mesh extraction on the synthetic scene (img2gs/mesh_render/synthetic_scene.py).
 
 The full check (16 train views at 128x128, the `default` preset: the issue's acceptance criteria) is
 slow; bench/fit.py runs the same thing and prints the numbers. The fast check uses a smaller scene and
@@ -14,7 +14,7 @@ from img2gs.presets import load_preset
 from img2gs.splat.fit import FitConfig, evaluate, fit
 from img2gs.metrics import surface_chamfer
 from img2gs.splat.mesh import MeshConfig, extract_mesh
-from img2gs.synthetic_scene import synthetic_mesh, synthetic_views
+from img2gs.mesh_render.synthetic_scene import synthetic_mesh, synthetic_views
 
 
 def fit_and_score(views, config: FitConfig) -> tuple[float, float]:

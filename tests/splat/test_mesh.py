@@ -12,8 +12,10 @@ from img2gs.splat.mesh import (
     MeshConfig, keep_large_components, sphere_cameras, tsdf_to_mesh,
 )
 from img2gs.metrics import chamfer_distance, surface_chamfer
-from img2gs.splat.tsdf import tsdf_fuse, tsdf_fuse_torch
-from img2gs.splat.view_colors import view_colors, view_colors_reference
+from img2gs.splat import _tsdf_torch
+from img2gs.splat.tsdf import tsdf_fuse
+from img2gs.splat import _view_colors_torch
+from img2gs.splat.view_colors import view_colors
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def test_sphere_cameras_look_at_the_origin():
 def test_numba_tsdf_matches_torch_reference(ball_renders):
     _, r, c2w, K = ball_renders
     args = (r.depth, r.rgba[..., 3], c2w, K, 40, 1.05, 0.15)
-    fast, ref = tsdf_fuse(*args, backend="numba"), tsdf_fuse_torch(*args)
+    fast, ref = tsdf_fuse(*args, backend="numba"), _tsdf_torch.tsdf_fuse(*args)
     assert fast.shape == (40, 40, 40)
     # identical maths in float32; a voxel centre landing exactly on a pixel border may flip pixel
     close = (fast - ref).abs() < 1e-4
@@ -84,7 +86,7 @@ def test_coverage_render_is_the_shaded_renders_alpha(ball_renders):
     torch.testing.assert_close(coverage, r.rgba[..., 3])
 
 
-@pytest.mark.parametrize("colors_of", [view_colors, view_colors_reference])
+@pytest.mark.parametrize("colors_of", [view_colors, _view_colors_torch.view_colors])
 def test_vertex_colors_come_from_the_views_that_see_the_vertex(ball_renders, colors_of):
     _, r, c2w, K = ball_renders
     verts = torch.tensor([[0.0, 0.0, 0.5], [0.5, 0.0, 0.0], [0.0, 0.0, 0.95], [0.0, 0.0, 0.0]])
@@ -100,7 +102,7 @@ def test_the_view_colour_kernel_matches_its_torch_twin(ball_renders):
     points[:5000] = torch.nn.functional.normalize(points[:5000], dim=-1) * 0.5  # on the red ball
     args = (r.rgba[..., :3], r.depth, r.rgba[..., 3], c2w, K, 0.04)
     fast, fast_seen = view_colors(points, *args)
-    slow, slow_seen = view_colors_reference(points, *args)
+    slow, slow_seen = _view_colors_torch.view_colors(points, *args)
     assert bool(torch.equal(fast_seen, slow_seen)) and 1000 < int(slow_seen.sum()) < 20_000
     assert torch.allclose(fast, slow, atol=1e-6)
 

@@ -188,7 +188,7 @@ class RecordingStrategy(Strategy):
 
 def test_the_fitter_calls_any_strategy_through_the_base_interface():
     from img2gs.splat.fit import FitConfig, fit
-    from img2gs.synthetic_scene import synthetic_views
+    from img2gs.mesh_render.synthetic_scene import synthetic_views
 
     views = synthetic_views(n_train=3, n_test=0, size=24).subset("train")
     recording = RecordingStrategy()

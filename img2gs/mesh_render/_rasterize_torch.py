@@ -1,4 +1,4 @@
-"""Pure-torch twin of the numba rasterizer (`img2gs.mesh_render.rasterize`): every pixel centre against
+"""Pure-torch twin of the numba rasterizer (rasterize.py, _rasterize_kernels.py): every pixel centre against
 every triangle at once, float64. Slow (memory P x F per view) and obviously correct; tests compare
 the two on random meshes. Same rules: edges inclusive, two-sided, 1/z depth interpolation, nearest
 wins with the lower face index on ties, triangles touching z <= NEAR or with zero area skipped.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from img2gs.mesh_render.rasterize import NEAR
+from img2gs.mesh_render._rasterize_kernels import NEAR
 
 
-def rasterize_reference(screen: Tensor, faces: Tensor, height: int, width: int,
-                        farthest: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+def rasterize(screen: Tensor, faces: Tensor, height: int, width: int,
+              farthest: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """screen [N, V, 3] (u, v, z), faces [F, 3] -> face_id [N, H, W] int64 (-1 empty),
     bary [N, H, W, 3], depth [N, H, W] (0 empty). `farthest`: the last surface along the ray wins."""
     screen = screen.double()

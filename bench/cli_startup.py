@@ -1,0 +1,58 @@
+"""How long the command line takes to start, side by side in one run: `img2gs --version` and `img2gs
+--help` (which must import neither torch, numba, trimesh nor the pipeline: the command modules import
+them inside the commands), against `python -c "import torch"` and the bare interpreter as references.
+Each row is the median wall time of fresh processes, alternated.
+
+    .venv/bin/python bench/cli_startup.py            # 7 rounds
+    .venv/bin/python bench/cli_startup.py --rounds 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+HEAVY = ("torch", "numba", "trimesh", "diffusers", "img2gs.pipeline.reconstruct")
+ROWS = {
+    "python (bare interpreter, reference)": [sys.executable, "-c", "pass"],
+    "img2gs --version": [sys.executable, "-m", "img2gs", "--version"],
+    "img2gs --help": [sys.executable, "-m", "img2gs", "--help"],
+    "python -c 'import torch' (reference)": [sys.executable, "-c", "import torch"],
+}
+
+
+def heavy_modules_after(args: list[str]) -> list[str]:
+    """The HEAVY modules loaded once the CLI has handled `args` (in a fresh process)."""
+    probe = ("import sys; sys.argv = ['img2gs', *sys.argv[1:]]\nfrom img2gs.cli import main\ntry:\n    main()\n"
+             "except SystemExit:\n    pass\n"
+             f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, check=True)
+    line = [text for text in out.stdout.splitlines() if text.startswith("HEAVY:")][-1]
+    return [m for m in line[len("HEAVY:"):].split(",") if m]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    print(f"command: {sys.executable} bench/cli_startup.py --rounds {args.rounds}")
+    times: dict[str, list[float]] = {name: [] for name in ROWS}
+    for _ in range(args.rounds):
+        for name, command in ROWS.items():
+            start = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=True)
+            times[name].append(time.perf_counter() - start)
+    for name, values in times.items():
+        print(f"{name:40s} {statistics.median(values) * 1000:7.0f} ms")
+    for flag in ("--version", "--help"):
+        print(f"heavy modules imported by img2gs {flag}: {heavy_modules_after([flag]) or 'none'}")
+    version, torch_import = (statistics.median(times[k]) for k in ("img2gs --version",
+                                                                    "python -c 'import torch' (reference)"))
+    print(f"RESULT img2gs --version {version * 1000:.0f} ms = {version / torch_import:.2f}x an `import torch`")
+
+
+if __name__ == "__main__":
+    main()
