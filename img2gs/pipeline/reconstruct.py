@@ -7,8 +7,10 @@
                 with every pixel the photo sees taken from the proxy (pipeline/fit_views.py)
     fit         3DGS fit starting FROM the proxy, to the photo at full resolution (weighted higher)
                 and the target views
-    export      .ply (+ mesh, views folder, preview: a turntable .gif or a self-contained .html page),
-                each written atomically
+    mesh        (when a mesh or a preview page is asked for) the Gaussians' mesh: TSDF fusion, marching
+                cubes, decimation, UV atlas and baked texture, and the mesh file
+    export      floaters removed, .ply (+ views folder, preview: a turntable .gif or a self-contained
+                .html page), each written atomically
 
 Every output path is checked before any work starts, so a bad path fails in a second, not a minute.
 """
@@ -50,7 +52,7 @@ from img2gs.splat.turntable import save_turntable
 # an estimate outside them is clamped.
 ESTIMATED_ELEVATION_RANGE = (-15.0, 50.0)
 
-STAGES = ("preprocess", "shape", "views", "fit", "export")
+STAGES = ("preprocess", "shape", "views", "fit", "mesh", "export")  # "mesh": extraction + mesh file
 
 
 @dataclass(frozen=True)
@@ -167,10 +169,16 @@ def reconstruct(
     with _stage("export", timings, on_stage, str(photo_path)):
         views = concat_views(photo_tiles(resize_rgba(photo, config.fit_size), pose, config.fit_size), target_views)
         gaussians, removed = remove_floaters(result.gaussians, views, trusted=1, config=config.floaters)  # 0: photo
+        write_splats(gaussians, outputs)
+    mesh = None
+    if outputs.mesh is not None or outputs.preview_is_page:
+        with _stage("mesh", timings, on_stage, str(photo_path)):
+            mesh = write_mesh_output(gaussians, outputs, config)
+    with _stage("export", timings, on_stage, str(photo_path)):
         facts = {"photo": Path(photo_path).name, "Gaussians": f"{len(gaussians):,}",
                  "elevation": f"{pose.elevation:.1f} deg ({'given' if config.elevation is not None else 'estimated'})",
                  "target views": f"{len(target_views)} ({config.view_source})"}
-        write_outputs(gaussians, views, outputs, config, pose, PagePreview(photo, target_views.images, facts))
+        write_outputs(gaussians, views, outputs, config, pose, PagePreview(photo, target_views.images, facts), mesh)
         save_config(config, outputs.config_file, comment=(
             f"img2gs reconstruct of {Path(photo_path).name} with the model {model_dir}: every option resolved "
             f"(--preset this file repeats the run); elevation {pose.elevation:.2f} deg "
@@ -235,19 +243,26 @@ class PagePreview:
     facts: dict[str, str]
 
 
-def write_outputs(gaussians: Gaussians, views: PosedViews, outputs: ReconstructOutputs,
-                  config: ReconstructConfig, pose: OrbitPose, page: PagePreview | None = None) -> None:
-    """Write every requested file atomically; NaN/Inf never reach a file. The mesh is extracted once,
-    for the mesh file and the preview page alike."""
+def write_splats(gaussians: Gaussians, outputs: ReconstructOutputs) -> None:
+    """The splat .ply, atomically; NaN/Inf never reach a file."""
     if not gaussians.is_finite():
         raise OutputError("the fitted Gaussians contain NaN/Inf values; nothing was written")
     save_ply(outputs.ply, gaussians)
-    mesh = None
-    if outputs.mesh is not None or outputs.preview_is_page:
-        textured = is_textured(outputs.mesh, outputs.mesh_texture) if outputs.mesh is not None else True
-        mesh = extract_mesh(gaussians, config.fit.mesh, backend=config.backend, textured=textured)
+
+
+def write_mesh_output(gaussians: Gaussians, outputs: ReconstructOutputs, config: ReconstructConfig):
+    """The Gaussians' mesh (textured unless the mesh file says otherwise), written to the mesh file if one
+    was asked for; extracted once, for the mesh file and the preview page alike."""
+    textured = is_textured(outputs.mesh, outputs.mesh_texture) if outputs.mesh is not None else True
+    mesh = extract_mesh(gaussians, config.fit.mesh, backend=config.backend, textured=textured)
     if outputs.mesh is not None:
         save_mesh(outputs.mesh, mesh, height=outputs.mesh_height)
+    return mesh
+
+
+def write_outputs(gaussians: Gaussians, views: PosedViews, outputs: ReconstructOutputs, config: ReconstructConfig,
+                  pose: OrbitPose, page: PagePreview | None = None, mesh=None) -> None:
+    """The views folder and the preview (a page showing `mesh`, or a turntable), each atomically."""
     if outputs.views_dir is not None:
         write_posed_views(outputs.views_dir, views, extra={"generator": "img2gs", "view_source": config.view_source,
                                                            "steps": config.steps, "elevation": pose.elevation})

@@ -27,6 +27,8 @@ import fast_simplification
 import numpy as np
 import torch
 import trimesh
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
 from torch import Tensor
@@ -134,10 +136,12 @@ def silhouette_matched_level(
 
 
 def keep_large_components(mesh: trimesh.Trimesh, min_fraction: float) -> trimesh.Trimesh:
-    """The components (by shared edges) with at least `min_fraction` of the largest component's faces."""
+    """The components (faces connected through shared vertices) with at least `min_fraction` of the
+    largest component's faces. scipy's connected components on the vertex graph: on the example mug's
+    meshes 10x faster than trimesh's face adjacency, which the silhouette matching pays six times."""
     if min_fraction <= 0.0 or len(mesh.faces) == 0:
         return mesh
-    labels = trimesh.graph.connected_component_labels(mesh.face_adjacency, node_count=len(mesh.faces))
+    labels = face_components(np.asarray(mesh.faces), len(mesh.vertices))
     sizes = np.bincount(labels)
     keep = np.flatnonzero(sizes >= min_fraction * sizes.max())
     if len(keep) == len(sizes):
@@ -146,6 +150,15 @@ def keep_large_components(mesh: trimesh.Trimesh, min_fraction: float) -> trimesh
     kept.update_faces(np.isin(labels, keep))
     kept.remove_unreferenced_vertices()
     return kept
+
+
+def face_components(faces: np.ndarray, n_vertices: int) -> np.ndarray:
+    """[F] component label of each face of faces [F, 3] (faces sharing a vertex share a label)."""
+    rows = np.concatenate([faces[:, 0], faces[:, 1]])
+    cols = np.concatenate([faces[:, 1], faces[:, 2]])
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n_vertices, n_vertices))
+    _, vertex_labels = connected_components(graph, directed=False)
+    return vertex_labels[faces[:, 0]]
 
 
 def silhouette_area(mesh: trimesh.Trimesh, c2w: Tensor, K: Tensor, width: int, height: int) -> float:

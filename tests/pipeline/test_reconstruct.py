@@ -53,7 +53,7 @@ def test_full_chain_writes_every_output_and_render_shows_the_object(tmp_path, ph
     glb = trimesh.load(out / "mesh.glb", force="mesh")
     assert 0 < len(glb.faces) <= 300  # --faces reaches the export
     assert glb.visual.material.baseColorTexture is not None  # a .glb carries its baked texture by default
-    for stage in ("preprocess", "views", "fit", "export"):
+    for stage in ("preprocess", "views", "fit", "mesh", "export"):
         assert stage in result.output
     gaussians = load_ply(out / "scene.ply")
     assert len(gaussians) > 0 and gaussians.is_finite()

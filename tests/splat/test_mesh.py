@@ -138,3 +138,15 @@ def test_decimation_keeps_the_surface_within_the_face_budget():
     assert decimate(sphere, 0) is sphere and decimate(sphere, 10**6) is sphere  # 0 or a larger budget: unchanged
     with pytest.raises(ValueError, match="max_faces"):
         MeshConfig(max_faces=-1)
+
+
+def test_face_components_match_trimeshs_on_separate_and_touching_parts():
+    from img2gs.splat.mesh import face_components
+
+    a = trimesh.creation.icosphere(subdivisions=2)
+    b = trimesh.creation.box().apply_translation([3.0, 0, 0])
+    parts = trimesh.util.concatenate([a, b])
+    labels = face_components(np.asarray(parts.faces), len(parts.vertices))
+    reference = trimesh.graph.connected_component_labels(parts.face_adjacency, node_count=len(parts.faces))
+    assert len(np.unique(labels)) == 2
+    assert all(len(np.unique(labels[reference == k])) == 1 for k in np.unique(reference))  # same partition
