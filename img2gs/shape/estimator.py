@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from img2gs.image_io import resize_rgba
+from img2gs.model_cache import load_once
 from img2gs.shape.checkpoint import ShapeCheckpointInfo, load_shape_checkpoint
 from img2gs.shape.network import ShapeNet, encode_input
 
@@ -40,10 +40,7 @@ class ShapeEstimator:
     @classmethod
     def cached(cls, path: str | os.PathLike, device: torch.device | str = "cpu") -> "ShapeEstimator":
         """`load`, once per (folder, device) and process: a batch's photos share the loaded model."""
-        key = (str(Path(path).resolve()), str(torch.device(device)))
-        if key not in _LOADED:
-            _LOADED[key] = cls.load(path, device)
-        return _LOADED[key]
+        return load_once("shape stage", path, device, lambda: cls.load(path, device))
 
     @property
     def resolution(self) -> int:
@@ -61,6 +58,3 @@ class ShapeEstimator:
 
         return ShapeEstimate(front=mean(pred.front), back=mean(pred.back), log_b=mean(pred.log_b),
                              valid=small[..., 3] > 0.5, elevation=float(pred.elevation.mean()))
-
-
-_LOADED: dict[tuple[str, str], ShapeEstimator] = {}  # ShapeEstimator.cached: (folder, device) -> model

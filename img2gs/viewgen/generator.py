@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from img2gs.cameras import FOV_DEG, OrbitPose, intrinsics_from_fov, poses_c2w, poses_tensor, relative_pose_encoding
 from img2gs.errors import ImageInputError
+from img2gs.model_cache import load_once
 from img2gs.paths import resolve_model_dir
 from img2gs.posed_views import PosedViews
 from img2gs.image_io import resize_rgba
@@ -57,10 +57,7 @@ class ViewGenerator:
     @classmethod
     def cached(cls, checkpoint_dir: str | os.PathLike, device: torch.device | str = "cpu") -> "ViewGenerator":
         """`load`, once per (folder, device) and process: a batch's photos share the loaded model."""
-        key = (str(Path(checkpoint_dir).resolve()), str(torch.device(device)))
-        if key not in _LOADED:
-            _LOADED[key] = cls.load(checkpoint_dir, device)
-        return _LOADED[key]
+        return load_once("view generator", checkpoint_dir, device, lambda: cls.load(checkpoint_dir, device))
 
     @property
     def resolution(self) -> int:
@@ -145,8 +142,6 @@ class ViewGenerator:
         names = ["images/input.png"] + [f"images/view_{i:03d}.png" for i in range(len(target_poses))]
         return PosedViews(images=images.clamp(0, 1), c2w=poses_c2w(poses), K=K, names=names)
 
-
-_LOADED: dict[tuple[str, str], ViewGenerator] = {}  # ViewGenerator.cached: (folder, device) -> model
 
 
 def _check_photo(photo: Tensor) -> None:
