@@ -19,10 +19,10 @@ import trimesh
 
 from img2gs.cameras import intrinsics_from_fov, orbit_to_c2w
 from img2gs.mesh_render import prepare_surface, render_mesh
-from img2gs.mesh_render.mesh_renderer import project_vertices
-from img2gs.mesh_render.rasterize import rasterize
 from img2gs.mesh_render import _rasterize_torch
 from img2gs.mesh_render import _shade_numpy
+from img2gs.mesh_render.mesh_renderer import project_vertices
+from img2gs.mesh_render.rasterize import rasterize
 from img2gs.mesh_render.shade import shade
 
 VIEWS = 12

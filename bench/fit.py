@@ -28,15 +28,15 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
+from img2gs.mesh_render.synthetic_scene import synthetic_mesh, write_synthetic_scene  # noqa: E402
+from img2gs.metrics import surface_chamfer  # noqa: E402
 from img2gs.posed_views import read_posed_views  # noqa: E402
 from img2gs.presets import load_preset  # noqa: E402
+from img2gs.splat.export_mesh import save_mesh  # noqa: E402
 from img2gs.splat.export_ply import save_ply  # noqa: E402
 from img2gs.splat.fit import FitConfig, evaluate, fit  # noqa: E402
 from img2gs.splat.floaters import remove_floaters  # noqa: E402
-from img2gs.splat.export_mesh import save_mesh  # noqa: E402
-from img2gs.metrics import surface_chamfer  # noqa: E402
 from img2gs.splat.mesh import extract_mesh  # noqa: E402
-from img2gs.mesh_render.synthetic_scene import synthetic_mesh, write_synthetic_scene  # noqa: E402
 
 
 def main() -> None:

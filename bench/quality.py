@@ -31,6 +31,8 @@ from pathlib import Path
 import torch
 
 from img2gs.cameras import FOV_DEG, input_pose, intrinsics_from_fov, orbit_to_c2w
+from img2gs.data import load_shards
+from img2gs.data.selection import data_source, spread_samples
 from img2gs.image_io import composite_on, resize_rgba, save_png
 from img2gs.lpips import lpips_distance
 from img2gs.metrics import fuzz_fraction, mask_iou, psnr, ssim
@@ -41,8 +43,6 @@ from img2gs.proxy.render import render_proxy
 from img2gs.shape.loss import object_mask
 from img2gs.splat.export_ply import load_ply
 from img2gs.splat.render import render_rgba
-from img2gs.viewgen.data import load_shards
-from img2gs.viewgen.data.selection import data_source, spread_samples
 
 ROWS = ("product", "input photo repeated", "empty image", "true-depth proxy")
 METRICS = ("psnr", "ssim", "lpips", "iou", "fuzz", "input_psnr", "input_iou")

@@ -27,13 +27,13 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from img2gs.proxy.render import ProxyRender  # noqa: E402
 from img2gs.ray_maps import RAY_CHANNELS  # noqa: E402
+from img2gs.training.ema import ema_update  # noqa: E402
+from img2gs.training.loop import ema_decay, step_generator  # noqa: E402
 from img2gs.viewgen.batches import BatchSampler  # noqa: E402
 from img2gs.viewgen.config import ModelConfig, load_viewgen_preset  # noqa: E402
-from img2gs.viewgen.ema import ema_update  # noqa: E402
 from img2gs.viewgen.network import PROXY_CHANNELS, ViewGenNet, count_parameters  # noqa: E402
 from img2gs.viewgen.train_distill import DistillTask  # noqa: E402
 from img2gs.viewgen.train_teacher import TeacherTask  # noqa: E402
-from img2gs.viewgen.training_loop import ema_decay, step_generator  # noqa: E402
 
 
 def candidates() -> dict[str, ModelConfig]:

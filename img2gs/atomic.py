@@ -38,9 +38,9 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 # The manifests of the folders img2gs owns whole. The strings are those of their writers
-# (img2gs.viewgen.data.shards.FORMAT / META_FILE, img2gs.viewgen.checkpoint.FORMAT / CONFIG_FILE /
+# (img2gs.data.shards.FORMAT / META_FILE, img2gs.viewgen.checkpoint.FORMAT / CONFIG_FILE /
 # img2gs.shape.checkpoint.FORMAT /
-# RUN_CHECKPOINT_SUBDIR, img2gs.viewgen.training_loop.OPTIONS_FILE, img2gs.pipeline.train_all.PLAN_FILE /
+# RUN_CHECKPOINT_SUBDIR, img2gs.training.loop.OPTIONS_FILE, img2gs.pipeline.train_all.PLAN_FILE /
 # PLAN_FORMAT), repeated here so that this
 # low-level module imports none of them; tests/test_output_ownership.py checks they agree.
 DATASET = "dataset"

@@ -23,8 +23,8 @@ from img2gs.cameras import FOV_DEG, INPUT_FILL, input_pose, intrinsics_from_fov
 from img2gs.image_io import save_png
 from img2gs.mesh_render import render_mesh
 from img2gs.mesh_render.surface import prepare_surface, transformed
-from img2gs.viewgen.data.framing import frame_for_input_view, hull_points, unit_sphere_transform
-from img2gs.viewgen.data.procedural import procedural_object
+from img2gs.data.framing import frame_for_input_view, hull_points, unit_sphere_transform
+from img2gs.data.procedural import procedural_object
 
 EXAMPLES = {"mug": 9_000_000, "bottle": 9_000_000, "lamp": 9_000_000}
 SIZE = 256

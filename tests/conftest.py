@@ -2,8 +2,14 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported (see img2gs/__init__.py)
 
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+# tests/viewgen/viewgen_helpers.py (a tiny dataset and runs) is imported by tests in several folders
+sys.path.insert(0, str(Path(__file__).parent / "viewgen"))
 
 # Keep the suite predictable on 2 cores.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -15,10 +21,6 @@ def generator() -> torch.Generator:
 
 
 def _viewgen_helpers():
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent / "viewgen"))
     import viewgen_helpers
 
     return viewgen_helpers

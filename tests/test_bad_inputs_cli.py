@@ -23,9 +23,9 @@ from test_output_ownership import checksums
 from typer.testing import CliRunner
 
 from img2gs.cli import app
+from img2gs.mesh_render.synthetic_scene import write_synthetic_scene
 from img2gs.splat.export_ply import save_ply
 from img2gs.splat.gaussians import Gaussians
-from img2gs.mesh_render.synthetic_scene import write_synthetic_scene
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent

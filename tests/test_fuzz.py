@@ -239,7 +239,7 @@ def _read_views(folder: Path) -> None:
 
 
 def _read_dataset(folder: Path) -> None:
-    from img2gs.viewgen.data import ViewDataset, read_shard
+    from img2gs.data import ViewDataset, read_shard
 
     dataset = ViewDataset(folder, "train")
     for i in range(len(dataset)):

@@ -27,4 +27,4 @@ def test_an_upward_import_is_found(tmp_path, monkeypatch):
     edges = checker.back_edges()
     assert [(e[0], e[1], e[3], e[4]) for e in edges] == [("img2gs/cameras.py", 1, "core", "splat"),
                                                          ("img2gs/splat/fit.py", 2, "splat", "pipeline")]
-    assert checker.main() == 1  # and the BORROWED entries it no longer sees are reported stale
+    assert checker.main() == 1

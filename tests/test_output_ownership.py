@@ -28,11 +28,11 @@ from img2gs.atomic import (
 )
 from img2gs.cli import app
 from img2gs.errors import OutputError
+from img2gs.mesh_render.synthetic_scene import write_synthetic_scene
 from img2gs.pipeline.outputs import ReconstructOutputs
 from img2gs.posed_views import WRITTEN_FILES_KEY, PosedViews, read_posed_views, write_posed_views
 from img2gs.splat.export_ply import save_ply
 from img2gs.splat.gaussians import Gaussians
-from img2gs.mesh_render.synthetic_scene import write_synthetic_scene
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
@@ -69,8 +69,9 @@ def _views(n: int, size: int = 8) -> PosedViews:
 
 def test_manifests_match_their_writers(tmp_path):
     from img2gs import atomic
-    from img2gs.viewgen import checkpoint, training_loop
-    from img2gs.viewgen.data import shards
+    from img2gs.training import loop as training_loop
+    from img2gs.viewgen import checkpoint
+    from img2gs.data import shards
 
     assert shards.META_FILE == atomic._DATASET_META
     assert all(f.startswith(atomic._DATASET_FORMAT_PREFIX) for f in shards.READABLE_FORMATS)

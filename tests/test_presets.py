@@ -53,7 +53,7 @@ def _loaders():
     from img2gs.shape.config import load_shape_preset
     from img2gs.splat.fit import FitConfig
     from img2gs.viewgen.config import load_viewgen_preset
-    from img2gs.viewgen.data.config import DataBuildConfig
+    from img2gs.data.config import DataBuildConfig
 
     return {"data": lambda name: load_preset(DataBuildConfig, "data", name),
             "reconstruct": load_reconstruct_config, "shape": load_shape_preset,

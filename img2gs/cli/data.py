@@ -25,8 +25,8 @@ def build(
 ) -> None:
     """Render objects by the framing contract into safetensors shards + meta.json. Ctrl-C (or SIGTERM)
     saves the progress in OUTPUT.partial/; the same command continues it."""
-    from img2gs.viewgen.data import DataBuildConfig, build_dataset
-    from img2gs.viewgen.training_loop import StopRequest
+    from img2gs.data import DataBuildConfig, build_dataset
+    from img2gs.training.loop import StopRequest
 
     config = load_preset(DataBuildConfig, "data", preset, seed=seed, procedural_objects=procedural)
     start = time.perf_counter()

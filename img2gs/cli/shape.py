@@ -28,8 +28,8 @@ def train_shape_command(
     from img2gs.device import resolve_device
     from img2gs.shape.config import ShapeTrainConfig, load_shape_preset
     from img2gs.shape.train import train_shape
-    from img2gs.viewgen.data import load_shards
-    from img2gs.viewgen.training_loop import load_run_config
+    from img2gs.data import load_shards
+    from img2gs.training.loop import load_run_config
 
     _run_folder(output, resume, force)
     config = load_run_config(output, ShapeTrainConfig) if resume else load_shape_preset(preset)
@@ -63,7 +63,7 @@ def eval_shape_command(
     from img2gs.paths import resolve_model_dir
     from img2gs.shape.estimator import ShapeEstimator
     from img2gs.shape.evaluate import evaluate_shape
-    from img2gs.viewgen.data import load_shards
+    from img2gs.data import load_shards
 
     dataset = load_shards(data, "val")
     if not dataset.has_depth:

@@ -56,7 +56,7 @@ def _run_folder(output: Path, resume: bool, force: bool) -> None:
 
 def _train(kind: str, run, steps_total: int, output: Path, start_note: str, shard=None) -> None:
     """Run `run(report)` under one progress bar (rank 0's alone under torchrun; `shard`: distributed.py)."""
-    from img2gs.viewgen.distributed import Shard, leave
+    from img2gs.training.distributed import Shard, leave
 
     shard = shard or Shard()
     try:
@@ -98,10 +98,10 @@ def train_teacher_command(
     """Train the diffusion teacher (EDM) on a dataset; Ctrl-C saves a checkpoint to --resume from."""
     from img2gs.device import resolve_device
     from img2gs.viewgen.config import TeacherTrainConfig, load_viewgen_preset
-    from img2gs.viewgen.data import load_shards
-    from img2gs.viewgen.distributed import process_device, shard_from_env
+    from img2gs.data import load_shards
+    from img2gs.training.distributed import process_device, shard_from_env
     from img2gs.viewgen.train_teacher import train_teacher
-    from img2gs.viewgen.training_loop import load_run_config
+    from img2gs.training.loop import load_run_config
 
     shard = shard_from_env()  # one process, or this one's share under torchrun
     _run_folder(output, resume, force)
@@ -136,10 +136,10 @@ def train_distill_command(
     from img2gs.device import resolve_device
     from img2gs.viewgen.checkpoint import resolve_checkpoint_dir
     from img2gs.viewgen.config import DistillTrainConfig, load_viewgen_preset
-    from img2gs.viewgen.data import load_shards
-    from img2gs.viewgen.distributed import process_device, shard_from_env
+    from img2gs.data import load_shards
+    from img2gs.training.distributed import process_device, shard_from_env
     from img2gs.viewgen.train_distill import train_distill
-    from img2gs.viewgen.training_loop import load_run_config
+    from img2gs.training.loop import load_run_config
 
     resolve_checkpoint_dir(teacher)  # fail early on a bad teacher folder
     shard = shard_from_env()  # one process, or this one's share under torchrun
@@ -263,7 +263,7 @@ def eval_views_command(
     from img2gs.atomic import atomic_write_text, check_output_path
     from img2gs.device import resolve_device
     from img2gs.image_io import save_png
-    from img2gs.viewgen.data import load_shards
+    from img2gs.data import load_shards
     from img2gs.viewgen.evaluate import EvalEntry, evaluate_views, grid_image
     from img2gs.viewgen.generator import ViewGenerator
 

@@ -18,9 +18,9 @@ import torch
 import trimesh
 from torch import Tensor
 
+from img2gs.mesh_render import _rasterize_torch
 from img2gs.mesh_render.mesh_renderer import _check_cameras, project_vertices
 from img2gs.mesh_render.rasterize import rasterize
-from img2gs.mesh_render import _rasterize_torch
 from img2gs.mesh_render.surface import RenderSurface, prepare_surface
 
 

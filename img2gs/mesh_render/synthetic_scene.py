@@ -23,8 +23,8 @@ import trimesh
 from torch import Tensor
 
 from img2gs.cameras import FOV_DEG, ORBIT_RADIUS, intrinsics_from_fov, orbit_to_c2w
-from img2gs.posed_views import PosedViews, write_posed_views
 from img2gs.mesh_render.mesh_renderer import render_mesh
+from img2gs.posed_views import PosedViews, write_posed_views
 
 SCENE_RADIUS = 0.95
 TRAIN_ELEVATIONS_DEG = (30.0, -15.0, 55.0, 5.0)

@@ -37,13 +37,13 @@ from img2gs.pipeline.outputs import ReconstructOutputs
 from img2gs.pipeline.preprocess import preprocess_photo
 from img2gs.posed_views import PosedViews, write_posed_views
 from img2gs.presets import deep_update, from_dict, load_preset, read_preset, save_config, to_dict
+from img2gs.preview.page import write_preview_page
 from img2gs.proxy.lift import LiftConfig, LiftedProxy, lift_photo
+from img2gs.splat.export_mesh import save_mesh
 from img2gs.splat.export_ply import save_ply
 from img2gs.splat.fit import FitConfig, fit
 from img2gs.splat.floaters import FloaterConfig, remove_floaters
 from img2gs.splat.gaussians import Gaussians
-from img2gs.preview.page import write_preview_page
-from img2gs.splat.export_mesh import save_mesh
 from img2gs.splat.mesh import extract_mesh
 from img2gs.splat.mesh_files import is_textured
 from img2gs.splat.turntable import save_turntable

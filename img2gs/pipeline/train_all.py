@@ -62,7 +62,7 @@ def make_plan(config: LifecycleConfig, preset: str, budget_s: float | None, mesh
     """Resolve every stage's config now (presets may change later; a resumed run must not)."""
     from img2gs.shape.config import load_shape_preset
     from img2gs.viewgen.config import load_viewgen_preset
-    from img2gs.viewgen.data import DataBuildConfig
+    from img2gs.data import DataBuildConfig
     from img2gs.presets import load_preset
 
     viewgen = load_viewgen_preset(config.viewgen)
@@ -155,7 +155,7 @@ class _Run:
         return lambda step, stats: advance(step, self.plan["steps"][stage])
 
     def data(self) -> bool:
-        from img2gs.viewgen.data import DataBuildConfig, build_dataset
+        from img2gs.data import DataBuildConfig, build_dataset
 
         if (self.path("data") / "meta.json").is_file():
             return True  # built; killed before stages.json said so
@@ -165,7 +165,7 @@ class _Run:
         return meta is not None
 
     def _dataset(self, split: str):
-        from img2gs.viewgen.data import load_shards
+        from img2gs.data import load_shards
 
         return load_shards(self.path("data"), split)
 
@@ -175,7 +175,7 @@ class _Run:
         return ProxyViewStore(self.path("proxies"), dataset)
 
     def _resuming(self, stage: str) -> bool:
-        from img2gs.viewgen.training_loop import STATE_JSON
+        from img2gs.training.loop import STATE_JSON
 
         return (self.path(stage) / "checkpoint" / STATE_JSON).is_file()
 
@@ -255,7 +255,7 @@ class _Run:
 def train_all(run_dir: str | os.PathLike, plan: dict, *, workers: int = 1, device="cpu",
               observer: Observer | None = None) -> LifecycleResult:
     """Run (or continue) every unfinished stage of the run folder `run_dir` (made by `start_run`)."""
-    from img2gs.viewgen.training_loop import StopRequest
+    from img2gs.training.loop import StopRequest
 
     run_dir = Path(run_dir)
     with StopRequest() as stop:

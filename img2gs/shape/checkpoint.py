@@ -21,7 +21,7 @@ import torch
 from img2gs.errors import CheckpointError
 from img2gs.presets import from_dict, to_dict
 from img2gs.shape.config import ShapeNetConfig
-from img2gs.viewgen.checkpoint import (
+from img2gs.training.weights import (
     CONFIG_ERRORS,
     CONFIG_FILE,
     RUN_CHECKPOINT_SUBDIR,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from img2gs.errors import PresetError
 from img2gs.presets import from_dict, read_preset
-from img2gs.viewgen.config import LoopConfig
+from img2gs.training.config import LoopConfig
 
 PRESET_KIND = "shape"
 

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 import torch
 
 from img2gs.cameras import input_pose
+from img2gs.data.build import was_tumbled
+from img2gs.data.selection import data_source, spread_samples
 from img2gs.metrics import mask_iou
 from img2gs.proxy.lift import LiftConfig, lift_photo
 from img2gs.proxy.render import render_proxy_at_orbit
 from img2gs.shape.estimator import ShapeEstimator
 from img2gs.shape.loss import object_mask
-from img2gs.viewgen.data.build import was_tumbled
-from img2gs.viewgen.data.selection import data_source, spread_samples
 
 METRICS = ("front_err", "back_err", "elev_err", "iou", "iou_true_elev", "iou_true_depth", "iou_photo")
 

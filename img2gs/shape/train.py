@@ -1,7 +1,7 @@
 """Training of the shape stage: supervised regression of the input view's two depth layers and its
 camera elevation (loss.py), on the data builder's samples (view 0 + its `depth`).
 
-Runs on the shared training loop (img2gs.viewgen.training_loop: AdamW with warm-up, gradient
+Runs on the shared training loop (img2gs.training.loop: AdamW with warm-up, gradient
 clipping, EMA weights, atomic checkpoints every K steps and on SIGINT / SIGTERM, --resume). Batches
 depend on (seed, step) only, augmentations on the step's generator, so a resumed run reproduces the
 uninterrupted one.
@@ -32,8 +32,8 @@ from img2gs.shape.checkpoint import ShapeCheckpointInfo, load_shape_checkpoint
 from img2gs.shape.config import ShapeTrainConfig
 from img2gs.shape.loss import ShapeLoss
 from img2gs.shape.network import ShapeNet, encode_input, grows_into, load_grown
-from img2gs.viewgen.batches import BatchSampler
-from img2gs.viewgen.training_loop import TrainResult, run_training, start_fresh
+from img2gs.training.loop import TrainResult, run_training, start_fresh
+from img2gs.training.sampler import ObjectOrder
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def augment(batch: ShapeBatch, config: ShapeTrainConfig, generator: torch.Genera
 
 
 class ShapeTask:
-    """A `TrainTask` (img2gs.viewgen.training_loop) for the shape network."""
+    """A `TrainTask` (img2gs.training.loop) for the shape network."""
 
     def __init__(self, config: ShapeTrainConfig, dataset, device: torch.device, provenance: dict | None = None,
                  init: ShapeNet | None = None):
@@ -87,7 +87,7 @@ class ShapeTask:
             raise DataFormatError(f"{dataset.folder}: the dataset has no depth layers (built before format 2; "
                                   "rebuild it with `img2gs data build`)")
         self.config, self.dataset, self.device = config, dataset, device
-        self.sampler = BatchSampler(dataset, config.loop.batch_objects, 1, config.model.resolution, config.loop.seed)
+        self.sampler = ObjectOrder(len(dataset), config.loop.batch_objects, config.loop.seed)
         self.online = training_layout(ShapeNet(config.model).to(device), device).train()
         if init is not None:  # fine-tuning: start from another run's (EMA) weights, grown by middle blocks
             load_grown(self.online, init)

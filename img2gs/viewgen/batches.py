@@ -10,10 +10,10 @@ With proxy conditioning (network.py), each target view also gets its proxy rende
 [..., 6, H, W]: RGB on white, alpha, depth relative to the orbit centre, seen mask; all about [-1, 1])
 and its Plücker ray map relative to the input camera (`view_rays`, img2gs.ray_maps).
 
-`BatchSampler` draws training batches with an order that depends only on (seed, step): objects in a
-per-epoch permutation seeded by (seed, epoch), target views chosen by a generator seeded by
-(seed, step). A resumed run therefore sees exactly the batches the uninterrupted run would have seen,
-with no random state to save.
+`BatchSampler` draws training batches that depend only on (seed, step): the objects in the order of
+img2gs.training.sampler (shared with the shape stage's trainer), target views chosen by a generator
+seeded by (seed, step). A resumed run therefore sees exactly the batches the uninterrupted run would
+have seen, with no random state to save.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from img2gs.errors import DataFormatError
 from img2gs.image_io import composite_on, resize_chw
 from img2gs.proxy.render import ProxyRender
 from img2gs.ray_maps import plucker_ray_map
+from img2gs.training.sampler import ObjectOrder
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,8 @@ def check_proxies(model, proxies):
 
 
 class BatchSampler:
-    """Deterministic training batches: batch(step) depends only on (seed, step)."""
+    """Deterministic training batches: batch(step) depends only on (seed, step): the objects in the order
+    of img2gs.training.sampler, the target views drawn by a generator seeded by (seed, step)."""
 
     def __init__(self, dataset, batch_objects: int, views_per_object: int, resolution: int, seed: int,
                  proxies=None):
@@ -155,26 +157,16 @@ class BatchSampler:
         if len(dataset) == 0:
             raise DataFormatError("the training split has no samples")
         self.proxies = proxies
-        self.pool = proxies.indices if proxies is not None else None  # dataset indices drawn from
+        self.order = ObjectOrder(len(dataset), batch_objects, seed, proxies.indices if proxies is not None else None)
         available = dataset[0]["images"].shape[0] - 1
         if views_per_object > available:
             raise DataFormatError(f"views_per_object={views_per_object} but the dataset has only {available} "
                                   "target views per sample (lower it in the preset)")
         self.dataset, self.batch_objects, self.views = dataset, batch_objects, views_per_object
         self.available, self.resolution, self.seed = available, resolution, seed
-        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
-
-    def _permutation(self, epoch: int, n: int) -> Tensor:
-        if epoch != self._epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._perm = epoch, torch.randperm(n, generator=g)
-        return self._perm
 
     def object_indices(self, step: int) -> list[int]:
-        n = len(self.dataset) if self.pool is None else len(self.pool)
-        positions = range(step * self.batch_objects, (step + 1) * self.batch_objects)
-        drawn = [int(self._permutation(p // n, n)[p % n]) for p in positions]
-        return drawn if self.pool is None else [self.pool[i] for i in drawn]
+        return self.order.object_indices(step)
 
     def batch(self, step: int) -> ViewBatch:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + 7_919 * step + 1)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from img2gs.device import PRECISIONS
 from img2gs.errors import PresetError
 from img2gs.presets import from_dict, preset_path, read_preset
+from img2gs.training.config import LoopConfig  # noqa: F401 (the train configs below nest it)
 from img2gs.viewgen.distill import DistillConfig
 
 PRESET_KIND = "viewgen"
@@ -65,35 +65,6 @@ class ModelConfig:
             raise PresetError("model.residual_on_proxy needs model.proxy_conditioning")
         if self.cross_view_attention and not any(self.attention[-self.cross_view_levels:]):
             raise PresetError("cross-view attention needs attention at the lowest model.cross_view_levels levels")
-
-
-@dataclass(frozen=True)
-class LoopConfig:
-    """What the training loop (training_loop.py) and the batch sampler need, for both trainers."""
-
-    steps: int = 1000
-    batch_objects: int = 4  # objects per batch
-    views_per_object: int = 4  # target views per object, generated jointly (cross-view attention)
-    lr: float = 2e-4
-    weight_decay: float = 0.0
-    warmup_steps: int = 100
-    lr_final_ratio: float = 1.0  # 1: constant after warm-up; < 1: half-cosine decay to lr x this at the end
-    grad_clip: float = 1.0
-    ema_halflife_steps: float = 200.0  # EMA of the weights that are saved for sampling
-    ema_rampup_ratio: float = 0.05  # early half-life = ratio * step (EDM's ema_rampup_ratio)
-    checkpoint_every: int = 100
-    log_every: int = 10
-    seed: int = 0
-    data_split: str = "train"
-    precision: str = "fp32"  # "bf16": the network's forward pass under bf16 autocast (img2gs.device.autocast)
-
-    def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise PresetError(f"loop: precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if min(self.steps, self.batch_objects, self.views_per_object, self.checkpoint_every, self.log_every) < 1:
-            raise PresetError("loop: steps, batch_objects, views_per_object, checkpoint_every, log_every must be >= 1")
-        if not 0.0 <= self.lr_final_ratio <= 1.0:
-            raise PresetError(f"loop: lr_final_ratio must be in [0, 1], got {self.lr_final_ratio}")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from img2gs.errors import Img2gsError
-from img2gs.viewgen.distributed import Shard
+from img2gs.training.distributed import Shard
 from img2gs.viewgen.loss import LPIPSDistance, l2_distance, pseudo_huber_distance
 from img2gs.viewgen.precond import expand_like
 from img2gs.viewgen.sampler import euler_step, guided_denoiser, heun_step

@@ -18,12 +18,12 @@ import torch
 from torch import Tensor
 
 from img2gs.cameras import OrbitPose
+from img2gs.data.selection import spread_samples
 from img2gs.errors import Img2gsError
 from img2gs.image_io import composite_on
-from img2gs.metrics import psnr, ssim
 from img2gs.image_io import resize_rgba
+from img2gs.metrics import psnr, ssim
 from img2gs.proxy.render import ProxyRender
-from img2gs.viewgen.data.selection import spread_samples
 from img2gs.viewgen.generator import ViewGenerator
 
 LPIPS_MIN_SIDE = 32  # img2gs.lpips needs this; smaller views are upsampled (bilinear) for LPIPS only

@@ -20,10 +20,10 @@ from torch import Tensor
 
 from img2gs.cameras import FOV_DEG, OrbitPose, intrinsics_from_fov, poses_c2w, poses_tensor, relative_pose_encoding
 from img2gs.errors import ImageInputError
+from img2gs.image_io import resize_rgba
 from img2gs.model_cache import load_once
 from img2gs.paths import resolve_model_dir
 from img2gs.posed_views import PosedViews
-from img2gs.image_io import resize_rgba
 from img2gs.proxy.render import ProxyRender
 from img2gs.viewgen.batches import decode_views, encode_photo, encode_proxy, view_rays
 from img2gs.viewgen.checkpoint import CheckpointInfo, load_checkpoint

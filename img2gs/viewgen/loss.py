@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as Fn
 from torch import Tensor
 
-from img2gs.viewgen.distributed import Shard
+from img2gs.training.distributed import Shard
 from img2gs.viewgen.precond import expand_like
 from img2gs.viewgen.schedule import sample_lognormal_sigmas
 

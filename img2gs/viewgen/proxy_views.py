@@ -38,12 +38,12 @@ from safetensors import safe_open
 import img2gs
 from img2gs.atomic import atomic_path, atomic_write_text
 from img2gs.cameras import input_pose
+from img2gs.data.dataset import ViewDataset
 from img2gs.errors import DataFormatError, OutputError
 from img2gs.proxy.lift import LiftConfig, lift_photo
 from img2gs.proxy.render import ProxyRender, render_proxy_at_orbit
 from img2gs.shape.checkpoint import shape_dir_of
 from img2gs.shape.estimator import ShapeEstimator
-from img2gs.viewgen.data.dataset import ViewDataset
 
 FORMAT = "img2gs-proxy-views/1"
 MANIFEST = "proxy_views.json"

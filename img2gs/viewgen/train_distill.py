@@ -26,16 +26,16 @@ import img2gs
 from img2gs.device import autocast, training_layout
 from img2gs.errors import CheckpointError, PresetError
 from img2gs.presets import to_dict
+from img2gs.training.distributed import Shard
+from img2gs.training.ema import ema_update
+from img2gs.training.loop import TrainResult, run_training, start_fresh
 from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
 from img2gs.viewgen.checkpoint import CheckpointInfo, load_checkpoint
 from img2gs.viewgen.config import DistillTrainConfig, ModelConfig
 from img2gs.viewgen.distill import DistillConfig, consistency_distillation_loss, make_distance
-from img2gs.viewgen.distributed import Shard
-from img2gs.viewgen.ema import ema_update
 from img2gs.viewgen.loss import LPIPSDistance, l2_distance
 from img2gs.viewgen.network import ViewGenNet, null_condition
 from img2gs.viewgen.precond import Denoiser
-from img2gs.viewgen.training_loop import TrainResult, run_training, start_fresh
 
 # LPIPS (img2gs.lpips) needs images of at least 32 px; smaller views are upsampled to this side for it.
 LPIPS_MIN_SIDE = 64

@@ -19,14 +19,14 @@ from torch import Tensor
 import img2gs
 from img2gs.device import autocast, training_layout
 from img2gs.presets import to_dict
+from img2gs.training.distributed import Shard
+from img2gs.training.loop import TrainResult, run_training, start_fresh
 from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
 from img2gs.viewgen.checkpoint import CheckpointInfo
 from img2gs.viewgen.config import TeacherTrainConfig
-from img2gs.viewgen.distributed import Shard
 from img2gs.viewgen.loss import EDMLoss
 from img2gs.viewgen.network import ViewGenNet, drop_condition
 from img2gs.viewgen.precond import Denoiser
-from img2gs.viewgen.training_loop import TrainResult, run_training, start_fresh
 
 
 class TeacherTask:

@@ -10,8 +10,8 @@ from PIL import Image
 
 from img2gs.cameras import intrinsics_from_fov, orbit_to_c2w, project_points, viewmat_from_c2w
 from img2gs.mesh_render import render_mesh
-from img2gs.mesh_render.rasterize import rasterize
 from img2gs.mesh_render import _rasterize_torch
+from img2gs.mesh_render.rasterize import rasterize
 from img2gs.mesh_render.surface import corner_normals
 
 RADIUS = 3.2

@@ -15,7 +15,7 @@ from img2gs.shape.estimator import ShapeEstimator
 from img2gs.shape.loss import ShapeLoss
 from img2gs.shape.network import ShapeNet, ShapePrediction, encode_input, load_grown
 from img2gs.shape.train import augment, shape_batch, train_shape
-from img2gs.viewgen.config import LoopConfig
+from img2gs.training.config import LoopConfig
 
 runner = CliRunner()
 

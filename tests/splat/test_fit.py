@@ -3,10 +3,10 @@ import dataclasses
 import pytest
 import torch
 
+from img2gs.mesh_render.synthetic_scene import synthetic_views
 from img2gs.posed_views import PosedViews
 from img2gs.presets import load_preset, preset_names
 from img2gs.splat.fit import FitConfig, ViewSampler, camera_scene_scale, evaluate, fit
-from img2gs.mesh_render.synthetic_scene import synthetic_views
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from img2gs.cli import app
-from img2gs.splat.export_ply import load_ply
 from img2gs.mesh_render.synthetic_scene import write_synthetic_scene
+from img2gs.splat.export_ply import load_ply
 
 runner = CliRunner()
 

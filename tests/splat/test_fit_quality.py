@@ -10,11 +10,11 @@ import dataclasses
 
 import pytest
 
+from img2gs.mesh_render.synthetic_scene import synthetic_mesh, synthetic_views
+from img2gs.metrics import surface_chamfer
 from img2gs.presets import load_preset
 from img2gs.splat.fit import FitConfig, evaluate, fit
-from img2gs.metrics import surface_chamfer
 from img2gs.splat.mesh import MeshConfig, extract_mesh
-from img2gs.mesh_render.synthetic_scene import synthetic_mesh, synthetic_views
 
 
 def fit_and_score(views, config: FitConfig) -> tuple[float, float]:

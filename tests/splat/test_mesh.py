@@ -13,8 +13,8 @@ from img2gs.splat.mesh import (
 )
 from img2gs.metrics import chamfer_distance, surface_chamfer
 from img2gs.splat import _tsdf_torch
-from img2gs.splat.tsdf import tsdf_fuse
 from img2gs.splat import _view_colors_torch
+from img2gs.splat.tsdf import tsdf_fuse
 from img2gs.splat.view_colors import view_colors
 
 

@@ -24,9 +24,9 @@ import math
 import pytest
 import torch
 
+from img2gs.training.ema import ema_update
 import img2gs.viewgen.distill as distill
 from img2gs.viewgen.distill import DistillConfig, consistency_distillation_loss
-from img2gs.viewgen.ema import ema_update
 from img2gs.viewgen.precond import Denoiser, consistency_scalings, edm_scalings
 from img2gs.viewgen.sampler import consistency_sampler, euler_step, heun_step
 from img2gs.viewgen.schedule import karras_sigmas

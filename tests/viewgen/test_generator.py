@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from img2gs.cameras import input_pose, poses_c2w, target_orbit
 from img2gs.cli import app
+from img2gs.data import load_shards
 from img2gs.image_io import composite_on, load_image, resize_rgba, save_png
 from img2gs.metrics import psnr
 from img2gs.posed_views import read_posed_views
-from img2gs.viewgen.data import load_shards
 from img2gs.viewgen.evaluate import BASELINE_LABEL
 from img2gs.viewgen.generator import ViewGenerator
 

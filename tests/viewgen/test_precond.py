@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from img2gs.viewgen.ema import ema_update
+from img2gs.training.ema import ema_update
 from img2gs.viewgen.precond import Denoiser, consistency_scalings, edm_scalings
 
 

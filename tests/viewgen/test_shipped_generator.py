@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from img2gs.cameras import OrbitPose
+from img2gs.data.build import build_dataset
+from img2gs.data.config import DataBuildConfig
+from img2gs.data.dataset import ViewDataset
 from img2gs.image_io import composite_on, resize_rgba
 from img2gs.metrics import psnr
 from img2gs.paths import find_default_checkpoint
 from img2gs.proxy.render import ProxyRender
 from img2gs.shape.estimator import ShapeEstimator
-from img2gs.viewgen.data.build import build_dataset
-from img2gs.viewgen.data.config import DataBuildConfig
-from img2gs.viewgen.data.dataset import ViewDataset
 from img2gs.viewgen.generator import ViewGenerator
 from img2gs.viewgen.proxy_views import sample_proxy_views
 

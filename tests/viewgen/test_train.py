@@ -11,11 +11,11 @@ from safetensors.torch import load_file
 from viewgen_helpers import max_abs_diff, read_json, tiny_dataset, tiny_preset
 
 from img2gs.errors import CheckpointError
+from img2gs.training.loop import load_run_config
 from img2gs.viewgen.batches import BatchSampler
 from img2gs.viewgen.checkpoint import load_checkpoint
 from img2gs.viewgen.train_distill import train_distill
 from img2gs.viewgen.train_teacher import train_teacher
-from img2gs.viewgen.training_loop import load_run_config
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -134,8 +134,8 @@ def test_batches_depend_only_on_seed_and_step(tiny_data_dir):
 
 
 def test_learning_rate_warms_up_then_stays_or_decays_by_half_cosine():
-    from img2gs.viewgen.config import LoopConfig
-    from img2gs.viewgen.training_loop import learning_rate
+    from img2gs.training.config import LoopConfig
+    from img2gs.training.loop import learning_rate
 
     constant = LoopConfig(steps=100, lr=1e-3, warmup_steps=10)
     assert learning_rate(constant, 0) == pytest.approx(1e-4) and learning_rate(constant, 99) == pytest.approx(1e-3)

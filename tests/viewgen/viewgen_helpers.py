@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from img2gs.data import load_shards
+from img2gs.data.shards import FORMAT, Shard, shard_name, write_meta, write_shard
 from img2gs.viewgen.config import load_viewgen_preset
-from img2gs.viewgen.data import load_shards
-from img2gs.viewgen.data.shards import FORMAT, Shard, shard_name, write_meta, write_shard
 
 RESOLUTION = 16
 VIEWS = 4  # view 0 = input, 3 targets
@@ -33,7 +33,7 @@ def _ellipse(colour: np.ndarray, azimuth: float, size: int) -> np.ndarray:
 
 
 def write_tiny_dataset(folder: Path, train: int = 4, val: int = 2, seed: int = 0) -> Path:
-    """A dataset folder (meta.json + one shard per split) readable by img2gs.viewgen.data.load_shards."""
+    """A dataset folder (meta.json + one shard per split) readable by img2gs.data.load_shards."""
     rng = np.random.default_rng(seed)
     shards = {}
     for split, count in (("train", train), ("val", val)):

@@ -16,8 +16,8 @@ import torch
 from safetensors import safe_open
 from torch import Tensor
 
+from img2gs.data.shards import SPLITS, ShardHeader, read_meta, read_shard_header
 from img2gs.errors import DataFormatError
-from img2gs.viewgen.data.shards import SPLITS, ShardHeader, read_meta, read_shard_header
 
 
 class ViewDataset(torch.utils.data.Dataset):

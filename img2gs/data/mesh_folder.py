@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
+from img2gs.data import zero_ad
 from img2gs.errors import DataFormatError
-from img2gs.viewgen.data import zero_ad
 
 MESH_SUFFIXES = (".obj", ".glb", ".gltf", ".ply", ".off", ".stl")
 Y_UP_SUFFIXES = (".obj", ".glb", ".gltf")

@@ -12,7 +12,7 @@ import numpy as np
 import trimesh
 from PIL import Image
 
-from img2gs.viewgen.data.patterns import contrasting_color, random_color, random_texture
+from img2gs.data.patterns import contrasting_color, random_color, random_texture
 
 SECTIONS = 32  # segments around revolved parts: smooth at 128 px, a few thousand triangles per object
 

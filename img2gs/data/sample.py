@@ -9,12 +9,12 @@ import torch
 import trimesh
 
 from img2gs.cameras import FOV_DEG, intrinsics_from_fov, orbit_to_c2w
+from img2gs.data.config import DataBuildConfig
+from img2gs.data.framing import Framing, frame_for_input_view, unit_sphere_transform
+from img2gs.data.views import sample_lighting, sample_poses
 from img2gs.mesh_render import render_mesh
 from img2gs.mesh_render.depth_layers import depth_layers
 from img2gs.mesh_render.surface import RenderSurface, transformed
-from img2gs.viewgen.data.config import DataBuildConfig
-from img2gs.viewgen.data.framing import Framing, frame_for_input_view, unit_sphere_transform
-from img2gs.viewgen.data.views import sample_lighting, sample_poses
 
 
 @dataclass(frozen=True)

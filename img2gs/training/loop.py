@@ -1,4 +1,4 @@
-"""The training loop shared by the teacher and the distillation trainers, and its resumable state.
+"""The training loop every trainer shares (shape stage, teacher, distillation), and its resumable state.
 
 A trainer is a `TrainTask`: it owns its networks and optimizer and computes one step's loss; this file
 owns everything around it (learning-rate warm-up, gradient clipping, EMA, logging, checkpoints,
@@ -14,7 +14,7 @@ signals). Run folder layout:
         train_state.json             step counter, optimizer hyper-parameters, elapsed time
 
 There is no random state to save: every step draws from `step_generator(seed, step)`, and the data
-order is a function of (seed, step) too (batches.py), so a resumed run reproduces the uninterrupted one.
+order is a function of (seed, step) too (sampler.py), so a resumed run reproduces the uninterrupted one.
 """
 
 from __future__ import annotations
@@ -35,17 +35,17 @@ from torch import Tensor, nn
 from img2gs.atomic import atomic_directory
 from img2gs.errors import CheckpointError, PresetError
 from img2gs.presets import from_dict, save_config
-from img2gs.viewgen.checkpoint import (
+from img2gs.training.config import LoopConfig
+from img2gs.training.distributed import Shard
+from img2gs.training.ema import ema_update
+from img2gs.training.weights import (
     RUN_CHECKPOINT_SUBDIR,
-    CheckpointInfo,
+    CheckpointConfig,
     load_state_into,
     load_weights,
     save_weights,
     write_checkpoint,
 )
-from img2gs.viewgen.config import LoopConfig
-from img2gs.viewgen.distributed import Shard
-from img2gs.viewgen.ema import ema_update
 
 STATE_TENSORS = "train_state.safetensors"
 STATE_JSON = "train_state.json"
@@ -69,7 +69,7 @@ class TrainTask(Protocol):
     def after_step(self, step: int) -> None:
         """Called after the optimizer step (e.g. update the consistency target)."""
 
-    def checkpoint_info(self, step: int) -> CheckpointInfo:
+    def checkpoint_info(self, step: int) -> CheckpointConfig:
         """config.json contents for a checkpoint at `step` completed steps."""
 
 

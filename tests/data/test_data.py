@@ -13,17 +13,17 @@ from typer.testing import CliRunner
 
 from img2gs.cameras import INPUT_FILL, ORBIT_RADIUS, intrinsics_from_fov, orbit_to_c2w, project_points, viewmat_from_c2w
 from img2gs.cli import app
+from img2gs.data import DataBuildConfig, ViewDataset, build_dataset, load_shards, plan_objects, read_shard
+from img2gs.data.build import render_object
+from img2gs.data.framing import frame_for_input_view, hull_points, projected_box
+from img2gs.data.mesh_folder import Y_UP_TO_Z_UP, find_meshes, load_mesh
+from img2gs.data.procedural import procedural_object
+from img2gs.data.sample import render_sample
+from img2gs.data.split import split_of
+from img2gs.data.views import sample_poses
 from img2gs.errors import DataFormatError
-from img2gs.presets import load_preset, to_dict
 from img2gs.mesh_render import prepare_surface, render_mesh
-from img2gs.viewgen.data import DataBuildConfig, ViewDataset, build_dataset, load_shards, plan_objects, read_shard
-from img2gs.viewgen.data.build import render_object
-from img2gs.viewgen.data.framing import frame_for_input_view, hull_points, projected_box
-from img2gs.viewgen.data.mesh_folder import Y_UP_TO_Z_UP, find_meshes, load_mesh
-from img2gs.viewgen.data.procedural import procedural_object
-from img2gs.viewgen.data.sample import render_sample
-from img2gs.viewgen.data.split import split_of
-from img2gs.viewgen.data.views import sample_poses
+from img2gs.presets import load_preset, to_dict
 
 runner = CliRunner()
 
@@ -87,7 +87,7 @@ def test_shard_rows_are_what_render_object_produces(tiny_dataset):
 
 
 def test_the_tumble_of_every_sample_is_replayed_from_the_builds_config(monkeypatch):
-    import img2gs.viewgen.data.build as build
+    import img2gs.data.build as build
 
     config = replace(load_preset(DataBuildConfig, "data", "tiny"), procedural_objects=12,
                      procedural_tumble_probability=0.5)
@@ -354,7 +354,7 @@ def test_glb_with_pbr_texture_loads_upright_and_renders_its_texture(tmp_path):
 
 
 def test_several_builds_read_as_one_dataset(tiny_dataset, tmp_path):
-    from img2gs.viewgen.data import ViewDatasets
+    from img2gs.data import ViewDatasets
 
     other = tmp_path / "other"
     result = runner.invoke(app, ["data", "build", "--preset", "tiny", "-o", str(other), "--seed", "5"])

@@ -1,4 +1,4 @@
-from img2gs.viewgen.data.selection import data_source, spread_samples
+from img2gs.data.selection import data_source, spread_samples
 
 
 def test_samples_are_spread_over_every_source_and_along_each():

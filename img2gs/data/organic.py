@@ -27,9 +27,9 @@ import numpy as np
 import trimesh
 from skimage.measure import marching_cubes
 
-from img2gs.viewgen.data.patterns import contrasting_color, random_color
-from img2gs.viewgen.data.primitives import cylinder, paint, place, revolved, sphere
-from img2gs.viewgen.data.procedural import ProceduralObject, procedural_object
+from img2gs.data.patterns import contrasting_color, random_color
+from img2gs.data.primitives import cylinder, paint, place, revolved, sphere
+from img2gs.data.procedural import ProceduralObject, procedural_object
 
 Parts = list[trimesh.Trimesh]
 

@@ -14,9 +14,9 @@ import torch
 from viewgen_helpers import tiny_dataset
 
 from img2gs.errors import PresetError
+from img2gs.training.distributed import Shard
 from img2gs.viewgen.batches import BatchSampler
 from img2gs.viewgen.checkpoint import load_checkpoint, load_weights
-from img2gs.viewgen.distributed import Shard
 
 STEPS = 3
 

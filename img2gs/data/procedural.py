@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from img2gs.viewgen.data.patterns import random_color
-from img2gs.viewgen.data.primitives import (
+from img2gs.data.patterns import random_color
+from img2gs.data.primitives import (
     box,
     capsule,
     cylinder,

@@ -14,10 +14,10 @@ import torch
 import trimesh
 
 from img2gs.cameras import FOV_DEG, ORBIT_RADIUS, intrinsics_from_fov, orbit_to_c2w
+from img2gs.data.framing import hull_points, unit_sphere_transform
 from img2gs.mesh_render import prepare_surface, render_mesh
 from img2gs.mesh_render.surface import transformed
-from img2gs.viewgen.data.framing import hull_points, unit_sphere_transform
-from img2gs.viewgen.data.organic import (
+from img2gs.data.organic import (
     CATEGORY_NAMES,
     ORGANIC_CATEGORIES,
     _deformed,
@@ -25,7 +25,7 @@ from img2gs.viewgen.data.organic import (
     subdivide_parts,
     superquadric,
 )
-from img2gs.viewgen.data.primitives import box, paint
+from img2gs.data.primitives import box, paint
 
 MAX_OBJECT_FACES = 10_000
 IMPLICIT = ("blob", "creature", "figurine")  # marching-cubes categories: the first part is closed
@@ -157,8 +157,8 @@ def contact_sheet(path: str = "/tmp/organic_sheet.png", count: int = 24, seed: i
     """Objects 0..count-1 rendered from the input camera as the data builder does, in a grid."""
     from PIL import Image, ImageDraw
 
-    from img2gs.viewgen.data.config import DataBuildConfig
-    from img2gs.viewgen.data.sample import render_sample
+    from img2gs.data.config import DataBuildConfig
+    from img2gs.data.sample import render_sample
 
     config = DataBuildConfig(resolution=96, views_per_sample=2)
     tile = 2 * config.resolution

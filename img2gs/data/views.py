@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from img2gs.cameras import INPUT_AZIMUTH_DEG, ORBIT_RADIUS, target_orbit
-from img2gs.viewgen.data.config import DataBuildConfig
+from img2gs.data.config import DataBuildConfig
 
 
 def sample_poses(rng: np.random.Generator, config: DataBuildConfig) -> np.ndarray:

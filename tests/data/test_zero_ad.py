@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from img2gs.data.mesh_folder import find_meshes, load_mesh
+from img2gs.data.zero_ad import read_pmd
 from img2gs.errors import DataFormatError
-from img2gs.viewgen.data.mesh_folder import find_meshes, load_mesh
-from img2gs.viewgen.data.zero_ad import read_pmd
 
 TETRA = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32)
 FACES = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]], np.uint16)
@@ -79,7 +79,7 @@ def test_a_data_build_takes_the_archive_as_its_mesh_source(tmp_path):
     from typer.testing import CliRunner
 
     from img2gs.cli import app
-    from img2gs.viewgen.data import ViewDataset
+    from img2gs.data import ViewDataset
 
     out = tmp_path / "data"
     result = CliRunner().invoke(app, ["data", "build", "--preset", "tiny", "-o", str(out), "--meshes",
