@@ -6,6 +6,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+MIN_Z = 1e-3  # a voxel is in front of a camera when its camera z exceeds this (the twin's rule too)
+
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def tsdf_fuse_kernel(depths, alphas, viewmats, Ks, resolution, extent, truncation, alpha_threshold):  # pragma: no cover
@@ -23,7 +25,7 @@ def tsdf_fuse_kernel(depths, alphas, viewmats, Ks, resolution, extent, truncatio
                 for v in range(n_views):
                     m = viewmats[v]
                     cz = m[2, 0] * x + m[2, 1] * y + m[2, 2] * zw + m[2, 3]
-                    if cz <= np.float32(1e-3):
+                    if cz <= np.float32(MIN_Z):
                         continue
                     cx = m[0, 0] * x + m[0, 1] * y + m[0, 2] * zw + m[0, 3]
                     cy = m[1, 0] * x + m[1, 1] * y + m[1, 2] * zw + m[1, 3]

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from img2gs.cameras import viewmat_from_c2w
+from img2gs.splat._tsdf_kernels import MIN_Z
 from img2gs.splat.tsdf import check_fuse_inputs, voxel_centers
 
 
@@ -26,7 +27,7 @@ def tsdf_fuse(
         z = cam[:, 2]
         col = torch.floor(cam[:, 0] / z * K[v, 0, 0] + K[v, 0, 2]).long()
         row = torch.floor(cam[:, 1] / z * K[v, 1, 1] + K[v, 1, 2]).long()
-        in_image = (z > 1e-3) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        in_image = (z > MIN_Z) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
         pix = row.clamp(0, h - 1) * w + col.clamp(0, w - 1)
         covered = alphas[v].reshape(-1)[pix] >= alpha_threshold
         sdf = depths[v].reshape(-1)[pix] - z
