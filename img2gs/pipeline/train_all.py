@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Protocol
 
 from img2gs.atomic import LIFECYCLE_RUN, atomic_write_text, check_replaceable_folder
-from img2gs.errors import OutputError
+from img2gs.errors import OutputError, PresetError
 from img2gs.pipeline.lifecycle_config import TRAINED_STAGES, LifecycleConfig
 from img2gs.presets import from_dict, to_dict
 
@@ -71,7 +71,7 @@ def make_plan(config: LifecycleConfig, preset: str, budget_s: float | None, mesh
         s: configs[s].loop.steps for s in TRAINED_STAGES}
     configs = {s: replace(c, loop=replace(c.loop, steps=steps[s])) for s, c in configs.items()}
     if configs["teacher"].model.resolution != config.proxy_resolution and configs["teacher"].model.proxy_conditioning:
-        raise OutputError(f"lifecycle preset {preset!r}: proxy_resolution {config.proxy_resolution} is not the "
+        raise PresetError(f"lifecycle preset {preset!r}: proxy_resolution {config.proxy_resolution} is not the "
                           f"generator's resolution {configs['teacher'].model.resolution}")
     return {
         "format": PLAN_FORMAT,
