@@ -5,15 +5,22 @@ Each row is the median wall time of fresh processes, alternated.
 
     .venv/bin/python bench/cli_startup.py            # 7 rounds
     .venv/bin/python bench/cli_startup.py --rounds 15
+    .venv/bin/python bench/cli_startup.py --old 85953cf   # also each img2gs row of that commit (a git
+                                                          # worktree, run from its folder), alternated
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 HEAVY = ("torch", "numba", "trimesh", "diffusers", "img2gs.pipeline.reconstruct")
 ROWS = {
@@ -36,24 +43,53 @@ def heavy_modules_after(args: list[str]) -> list[str]:
     return [m for m in line[len("HEAVY:"):].split(",") if m]
 
 
+@contextlib.contextmanager
+def worktree(rev: str | None):
+    """A temporary git worktree of `rev` (None: no worktree). Run from its folder, `python -m img2gs`
+    imports that tree's package (the current directory comes first on sys.path)."""
+    if rev is None:
+        yield None
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "old"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "-q", "--detach", str(folder), rev], check=True)
+        try:
+            yield folder
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)], check=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--old", default=None, help="Also time the img2gs rows at this git revision.")
     args = parser.parse_args()
-    print(f"command: {sys.executable} bench/cli_startup.py --rounds {args.rounds}")
-    times: dict[str, list[float]] = {name: [] for name in ROWS}
-    for _ in range(args.rounds):
-        for name, command in ROWS.items():
-            start = time.perf_counter()
-            subprocess.run(command, capture_output=True, check=False)  # the bad-input row exits 2
-            times[name].append(time.perf_counter() - start)
+    print(f"command: {sys.executable} bench/cli_startup.py --rounds {args.rounds}"
+          + (f" --old {args.old}" if args.old else ""))
+    with worktree(args.old) as old:
+        rows = {name: (command, None) for name, command in ROWS.items()}
+        if old is not None:
+            rows.update({f"{name} @ {args.old}": (command, old) for name, command in ROWS.items()
+                         if name.startswith("img2gs")})
+        times = _time_rows(rows, args.rounds)
     for name, values in times.items():
-        print(f"{name:40s} {statistics.median(values) * 1000:7.0f} ms")
+        print(f"{name:52s} {statistics.median(values) * 1000:7.0f} ms")
     for args_ in (["--version"], ["--help"], ["reconstruct", "missing.png", "-o", "/nonexistent/x.ply"]):
         print(f"heavy modules imported by img2gs {' '.join(args_)}: {heavy_modules_after(args_) or 'none'}")
     version, torch_import = (statistics.median(times[k]) for k in ("img2gs --version",
                                                                     "python -c 'import torch' (reference)"))
     print(f"RESULT img2gs --version {version * 1000:.0f} ms = {version / torch_import:.2f}x an `import torch`")
+
+
+def _time_rows(rows: dict[str, tuple[list[str], Path | None]], rounds: int) -> dict[str, list[float]]:
+    """Median-ready wall times of each row's command (run in its folder), the rows alternated per round."""
+    times: dict[str, list[float]] = {name: [] for name in rows}
+    for _ in range(rounds):
+        for name, (command, folder) in rows.items():
+            start = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=False, cwd=folder)  # the bad-input row exits 2
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 if __name__ == "__main__":

@@ -230,7 +230,7 @@ def _read_views(folder: Path) -> None:
     import torch
 
     from img2gs.posed_views import read_posed_views
-    from img2gs.splat.render import read_cameras
+    from img2gs.posed_views import read_cameras
 
     views = read_posed_views(folder)
     assert torch.isfinite(views.c2w).all() and (views.K[:, 0, 0] > 0).all()

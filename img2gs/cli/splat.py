@@ -159,7 +159,7 @@ def _camera_outputs(cameras: Path, output: Path):
     """The cameras to render and the PNG name of each (`<frame stem>.png`), checked before any work:
     names must differ, and no file render writes may be one of its inputs."""
     from img2gs.posed_views import TRANSFORMS
-    from img2gs.splat.render import read_cameras
+    from img2gs.posed_views import read_cameras
 
     camera_folder = cameras.parent if cameras.is_file() else cameras
     if output.resolve() == camera_folder.resolve():

@@ -1,18 +1,13 @@
 """Render Gaussians from posed cameras (OpenGL c2w, as in transforms.json): the one place where the
 camera contract meets the rasterizer. Used by `fit` (training and evaluation), mesh extraction and
-`img2gs render`, which also reads cameras without images (`read_cameras`)."""
+`img2gs render` (whose cameras without images come from img2gs.posed_views.read_cameras)."""
 
 from __future__ import annotations
-
-import os
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from img2gs.cameras import viewmat_from_c2w
-from img2gs.posed_views import PosedViews, _frames, _image_size_of, _intrinsics, _matrix, _read_json, read_posed_views
 from img2gs.splat.gaussians import Gaussians
 from img2gs.splat.rasterize import rasterize
 
@@ -90,35 +85,3 @@ def render_depth(
         depths.append(out[..., 3].cpu())
         alphas.append(alpha[..., 0].cpu())
     return torch.cat(rgbs), torch.cat(depths), torch.cat(alphas)
-
-
-@dataclass(frozen=True)
-class Cameras:
-    c2w: Tensor  # [C, 4, 4] OpenGL
-    K: Tensor  # [C, 3, 3]
-    names: list[str]  # one per camera, from the frames' file paths
-    width: int
-    height: int
-
-
-def read_cameras(path: str | os.PathLike) -> Cameras:
-    """The cameras of a transforms.json (or of its folder). The frames' images need not exist when the
-    file gives the image size (`w`, `h`); otherwise the size is read from the images."""
-    path = Path(path)
-    folder = path.parent if path.is_file() else path
-    transforms = path if path.is_file() else folder / "transforms.json"
-    if not transforms.is_file():
-        return _cameras_of(read_posed_views(folder))  # NeRF-synthetic folders, or a clear error
-    meta = _read_json(transforms)
-    frames = _frames(meta, transforms)
-    size = _image_size_of(meta, str(transforms))  # checked against the render limit
-    if size is None:
-        return _cameras_of(read_posed_views(folder))
-    width, height = size
-    c2w = [_matrix(f["transform_matrix"], f"{transforms}: frame {f['file_path']!r}") for f in frames]
-    K = [_intrinsics(meta, f, width, height, where=str(transforms)) for f in frames]
-    return Cameras(torch.stack(c2w), torch.stack(K), [f["file_path"] for f in frames], width, height)
-
-
-def _cameras_of(views: PosedViews) -> Cameras:
-    return Cameras(views.c2w, views.K, list(views.names), views.width, views.height)

@@ -17,6 +17,7 @@ from torch import Tensor
 from img2gs.cameras import points_in_masks, project_points, viewmat_from_c2w
 from img2gs.errors import DataFormatError
 from img2gs.splat.gaussians import Gaussians
+from img2gs.splat.tsdf import voxel_centers
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,7 @@ def carve_visual_hull(
     if alphas.ndim != 3 or c2w.shape != (alphas.shape[0], 4, 4) or K.shape != (alphas.shape[0], 3, 3):
         raise ValueError("alphas [V, H, W], c2w [V, 4, 4] and K [V, 3, 3] must agree")
     r = resolution
-    axis = (torch.arange(r, dtype=torch.float32) + 0.5) * (2.0 * extent / r) - extent
-    centers = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(-1, 3)  # [R^3, 3]
+    centers = voxel_centers(r, extent).reshape(-1, 3)  # [R^3, 3]
     in_image, inside = points_in_masks(centers, alphas.float() > alpha_threshold, c2w, K)  # [V, R^3] each
     seen_votes, inside_votes = in_image.sum(dim=0).float(), inside.sum(dim=0).float()  # [R^3]
     keep = (seen_votes > 0) & (inside_votes >= min_agreement * seen_votes - 1e-6)
