@@ -1,7 +1,7 @@
 """Mesh renderer speed: CPU milliseconds per view, one thread, side by side in one run.
 
 Rows: the full `render_mesh` (numba rasterizer + numba shading, supersample 2) at 64^2 and 128^2 on a
-~5k-triangle and a ~80k-triangle mesh; the shading kernel against its numpy twin; the rasterizer alone
+~5k-triangle and a ~80k-triangle mesh; the shading kernel against its torch twin; the rasterizer alone
 against its pure-torch twin (the brute-force reference) at a small size, as ratios. CPU time (not wall time) is reported because the
 machine is usually shared; it counts every thread of the process.
 
@@ -20,7 +20,7 @@ import trimesh
 from img2gs.cameras import intrinsics_from_fov, orbit_to_c2w
 from img2gs.mesh_render import prepare_surface, render_mesh
 from img2gs.mesh_render import _rasterize_torch
-from img2gs.mesh_render import _shade_numpy
+from img2gs.mesh_render import _shade_torch
 from img2gs.mesh_render.mesh_renderer import project_vertices
 from img2gs.mesh_render.rasterize import rasterize
 from img2gs.mesh_render.shade import shade
@@ -65,9 +65,9 @@ def main() -> None:
     K[:, :2] *= 2
     face_id, bary, _ = rasterize(project_vertices(surface.vertices, c2w, K), surface.faces, 2 * size, 2 * size)
     args = (surface, face_id, bary, c2w[:, :3, 3].double().numpy(), np.array([0.0, 0.0, 1.0]), 0.3)
-    numba_ms, numpy_ms = cpu_ms(lambda: shade(*args)) / VIEWS, cpu_ms(lambda: _shade_numpy.shade(*args)) / VIEWS
-    print(f"shading only, {size}x{size} x supersample 2: numba {numba_ms:.2f} ms/view, numpy twin {numpy_ms:.2f} "
-          f"ms/view, ratio {numpy_ms / numba_ms:.1f}x")
+    numba_ms, torch_ms = cpu_ms(lambda: shade(*args)) / VIEWS, cpu_ms(lambda: _shade_torch.shade(*args)) / VIEWS
+    print(f"shading only, {size}x{size} x supersample 2: numba {numba_ms:.2f} ms/view, torch twin {torch_ms:.2f} "
+          f"ms/view, ratio {torch_ms / numba_ms:.1f}x")
 
     size, faces_mesh = 32, prepare_surface(test_mesh(2))
     K = intrinsics_from_fov(40.0, size, size).expand(4, 3, 3)

@@ -1,5 +1,5 @@
 """Numba kernel of `shade` (shade.py has the rules): parallel over views, one covered sample at a time;
-its vectorised numpy twin is _shade_numpy.py."""
+its pure-torch twin is _shade_torch.py."""
 
 from __future__ import annotations
 

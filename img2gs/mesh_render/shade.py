@@ -6,8 +6,8 @@ perspective-correct barycentrics, then Lambert + ambient with a world-fixed ligh
 where albedo = interpolated corner colour (times the bilinear, repeat-wrapped texture sample for
 textured faces) and n = the normalised interpolated corner normal, turned towards the camera.
 
-`shade` runs a numba kernel (_shade_kernels.py, parallel over views); _shade_numpy.py is its vectorised
-numpy twin, written for clarity; tests compare the two.
+`shade` runs a numba kernel (_shade_kernels.py, parallel over views); _shade_torch.py is its vectorised
+pure-torch twin, written for clarity; tests compare the two.
 """
 
 from __future__ import annotations

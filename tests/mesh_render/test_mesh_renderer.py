@@ -228,7 +228,7 @@ def test_corner_normals_are_smooth_across_split_vertices():
 def test_numba_shading_matches_numpy_twin(generator):
     """Vertex colours, a texture sampled outside [0, 1] (wrapping), front and back faces."""
     from img2gs.mesh_render.mesh_renderer import project_vertices
-    from img2gs.mesh_render import _shade_numpy
+    from img2gs.mesh_render import _shade_torch
     from img2gs.mesh_render.shade import shade
     from img2gs.mesh_render.surface import prepare_surface
 
@@ -245,7 +245,7 @@ def test_numba_shading_matches_numpy_twin(generator):
     face_id, bary, _ = rasterize(project_vertices(surface.vertices, c2w, K), surface.faces, 40, 40)
     args = (surface, face_id, bary, c2w[:, :3, 3].double().numpy(), np.array([0.48, 0.6, 0.64]), 0.3)
     rgb, normal = shade(*args)
-    ref_rgb, ref_normal = _shade_numpy.shade(*args)
+    ref_rgb, ref_normal = _shade_torch.shade(*args)
     textured = surface.face_texture[face_id] >= 0
     assert (textured & (face_id >= 0)).sum() > 50 and ((~textured) & (face_id >= 0)).sum() > 50
     assert np.allclose(rgb, ref_rgb, atol=1e-5) and np.allclose(normal, ref_normal, atol=1e-5)
