@@ -101,6 +101,21 @@ def check_replaceable_folder(path: str | os.PathLike, kinds: Iterable[str] = OWN
                       f"that kind, so nothing was changed (choose a new or empty folder)")
 
 
+def check_new_run_folder(path: str | os.PathLike, force: bool, kind: str) -> bool:
+    """Fail before any work if a new run cannot start in `path`: a file, or a non-empty folder without
+    `force` (or, with it, one that is not img2gs's own of `kind`). True when `path` holds a previous run
+    of that kind to be started over."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path} is a file, expected a run folder")
+    if not path.is_dir() or _is_empty_dir(path):
+        return False
+    if not force:
+        raise OutputError(f"{path} already exists (use --resume to continue it or --force to start over)")
+    check_replaceable_folder(path, (kind,))  # --force starts over only in a run folder
+    return True
+
+
 def check_output_path(path: str | os.PathLike, force: bool = False, kinds: Iterable[str] = OWNED_KINDS) -> Path:
     """Fail early (before any work) if `path` exists without `force` or its directory is unwritable.
 

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from img2gs.atomic import TRAINING_RUN, check_replaceable_folder
+from img2gs.atomic import TRAINING_RUN, check_new_run_folder
 from img2gs.cli.app import EXIT_INTERRUPTED, command, console, err_console, eval_app, train_app
 from img2gs.errors import OutputError
 
@@ -46,12 +46,8 @@ def _run_folder(output: Path, resume: bool, force: bool) -> None:
     if resume:
         if not output.is_dir():
             raise OutputError(f"{output}: no run to resume (folder not found)")
-    elif output.exists() and not output.is_dir():
-        raise OutputError(f"{output} is a file, expected a run folder")
-    elif output.exists() and any(output.iterdir()):
-        if not force:
-            raise OutputError(f"{output} already exists (use --resume to continue it or --force to start over)")
-        check_replaceable_folder(output, (TRAINING_RUN,))  # --force starts over only in a run folder
+    else:
+        check_new_run_folder(output, force, TRAINING_RUN)
 
 
 def _train(kind: str, run, steps_total: int, output: Path, start_note: str, shard=None) -> None:
@@ -264,7 +260,7 @@ def eval_views_command(
     from img2gs.device import resolve_device
     from img2gs.image_io import save_png
     from img2gs.data import load_shards
-    from img2gs.viewgen.evaluate import EvalEntry, evaluate_views, grid_image
+    from img2gs.viewgen.evaluate import EvalEntry, entry_label, evaluate_views, grid_image
     from img2gs.viewgen.generator import ViewGenerator
 
     student_steps, teacher_levels = _parse_steps(steps, "--steps"), _parse_steps(teacher_steps, "--teacher-steps")
@@ -275,10 +271,10 @@ def eval_views_command(
     entries = []
     if teacher is not None:
         t = ViewGenerator.load(teacher, dev)
-        entries += [EvalEntry(f"{t.kind} {_steps_label(k)}", t, k, guidance) for k in teacher_levels]
+        entries += [EvalEntry(entry_label(t.kind, k), t, k, guidance) for k in teacher_levels]
     if student is not None:
         s = ViewGenerator.load(student, dev)
-        entries += [EvalEntry(f"{s.kind} {_steps_label(k)}", s, k) for k in student_steps]
+        entries += [EvalEntry(entry_label(s.kind, k), s, k) for k in student_steps]
     dataset = load_shards(data, split)
     store = _proxy_store(proxies, dataset)
     with _plain_progress() as progress:
@@ -292,10 +288,6 @@ def eval_views_command(
     if grid is not None:
         save_png(grid, grid_image(report))
         console.print(f"grid: {grid}")
-
-
-def _steps_label(steps: int) -> str:
-    return f"{steps} step{'s' if steps > 1 else ''}"
 
 
 def _parse_steps(text: str, option: str) -> list[int]:

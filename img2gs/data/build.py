@@ -161,7 +161,6 @@ def build_dataset(
     staging, state = open_staging(output, settings, force)
     state = state or BuildState(settings, stats=_new_stats())
     writer = _ShardWriter(config.samples_per_shard, staging, state)
-    stop = False
     for done, result in enumerate(_render_all(tasks[state.objects_done:], config, workers),
                                   start=state.objects_done + 1):
         written = writer.shards_written

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from img2gs.atomic import LIFECYCLE_RUN, atomic_write_text, check_replaceable_folder
+from img2gs.atomic import LIFECYCLE_RUN, atomic_write_text, check_new_run_folder
 from img2gs.errors import OutputError, PresetError
 from img2gs.pipeline.lifecycle_config import TRAINED_STAGES, LifecycleConfig
 from img2gs.presets import from_dict, to_dict
@@ -98,12 +98,7 @@ def estimated_seconds(plan: dict) -> dict[str, float]:
 def start_run(run_dir: Path, plan: dict, force: bool) -> None:
     """Create the run folder with its plan; an existing non-empty one only with `force` (and only if it
     is a lifecycle run: nothing else is ever removed)."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise OutputError(f"{run_dir} is a file, expected a run folder")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        if not force:
-            raise OutputError(f"{run_dir} already exists (use --resume to continue it or --force to start over)")
-        check_replaceable_folder(run_dir, (LIFECYCLE_RUN,))
+    if check_new_run_folder(run_dir, force, LIFECYCLE_RUN):
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / PLAN_FILE, json.dumps(plan, indent=2) + "\n")
@@ -156,8 +151,9 @@ class _Run:
 
     def data(self) -> bool:
         from img2gs.data import DataBuildConfig, build_dataset
+        from img2gs.data.shards import META_FILE
 
-        if (self.path("data") / "meta.json").is_file():
+        if (self.path("data") / META_FILE).is_file():
             return True  # built; killed before stages.json said so
         config = from_dict(DataBuildConfig, self.plan["data"])
         meta = build_dataset(config, self.path("data"), meshes=self.plan["meshes"], workers=self.workers,
@@ -176,8 +172,9 @@ class _Run:
 
     def _resuming(self, stage: str) -> bool:
         from img2gs.training.loop import STATE_JSON
+        from img2gs.training.weights import RUN_CHECKPOINT_SUBDIR
 
-        return (self.path(stage) / "checkpoint" / STATE_JSON).is_file()
+        return (self.path(stage) / RUN_CHECKPOINT_SUBDIR / STATE_JSON).is_file()
 
     def shape(self) -> bool:
         from img2gs.shape.config import ShapeTrainConfig
@@ -229,14 +226,14 @@ class _Run:
         return not result.interrupted
 
     def eval(self) -> bool:
-        from img2gs.viewgen.evaluate import EvalEntry, evaluate_views
+        from img2gs.viewgen.evaluate import EvalEntry, entry_label, evaluate_views
         from img2gs.viewgen.generator import ViewGenerator
 
         settings = self.lifecycle.eval
         teacher = ViewGenerator.load(self.path("teacher"), self.device)
         student = ViewGenerator.load(self.path("distill"), self.device)
-        entries = [EvalEntry(f"teacher {k} step{'s' * (k > 1)}", teacher, k) for k in settings.teacher_steps]
-        entries += [EvalEntry(f"student {k} step{'s' * (k > 1)}", student, k) for k in settings.student_steps]
+        entries = [EvalEntry(entry_label(teacher.kind, k), teacher, k) for k in settings.teacher_steps]
+        entries += [EvalEntry(entry_label(student.kind, k), student, k) for k in settings.student_steps]
         dataset = self._dataset("val")
         report = evaluate_views(dataset, entries, settings.max_samples, proxies=self._store(dataset),
                                 progress=self._advance("eval"))

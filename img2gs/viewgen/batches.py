@@ -154,10 +154,9 @@ class BatchSampler:
                  proxies=None):
         """`proxies`: a ProxyViewStore of `dataset` (proxy conditioning); objects are then drawn from the
         samples that have proxy views."""
-        if len(dataset) == 0:
-            raise DataFormatError("the training split has no samples")
         self.proxies = proxies
-        self.order = ObjectOrder(len(dataset), batch_objects, seed, proxies.indices if proxies is not None else None)
+        pool = proxies.indices if proxies is not None else None
+        self.order = ObjectOrder(len(dataset), batch_objects, seed, pool)  # raises on an empty training split
         available = dataset[0]["images"].shape[0] - 1
         if views_per_object > available:
             raise DataFormatError(f"views_per_object={views_per_object} but the dataset has only {available} "

@@ -31,6 +31,11 @@ BASELINE_LABEL = "input photo as every view"
 PROXY_LABEL = "proxy render alone"
 
 
+def entry_label(kind: str, steps: int) -> str:
+    """The row label of a model setting, e.g. "teacher 18 steps", "student 1 step"."""
+    return f"{kind} {steps} step{'s' if steps > 1 else ''}"
+
+
 @dataclass(frozen=True)
 class EvalEntry:
     """One model setting to evaluate."""
