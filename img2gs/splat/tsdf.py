@@ -8,10 +8,11 @@ For every view, a voxel centre at camera depth z that projects onto pixel (row, 
 The TSDF is the mean of a voxel's observations. Voxels without any observation lie deeper than
 `trunc` behind every surface that sees them -- inside the object -- and get -1.
 
-Two implementations with identical results: the numba kernel (_tsdf_kernels.py: one pass over voxels x
-views without temporaries, ~20x faster on 2 cores) and its pure-torch twin (_tsdf_torch.py, vectorised
-over voxels, the readable reference); `tsdf_fuse` picks numba when it is installed.
-tests/splat/test_mesh.py compares them.
+Two implementations of the same maths: the numba kernel (_tsdf_kernels.py: one pass over voxels x
+views without temporaries; 5x the twin's speed on the example mug, 2 cores, `bench/tsdf.py`) and its
+pure-torch twin (_tsdf_torch.py, vectorised over voxels, the readable reference); `tsdf_fuse` picks numba
+when it is installed. tests/splat/test_mesh.py compares them (a voxel centre on a pixel border may round
+to either side: < 0.1% of voxels).
 """
 
 from __future__ import annotations

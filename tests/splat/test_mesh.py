@@ -9,7 +9,7 @@ from img2gs.errors import OutputError
 from img2gs.mesh_render.mesh_renderer import render_coverage, render_mesh
 from img2gs.splat.export_mesh import save_mesh
 from img2gs.splat.mesh import (
-    MeshConfig, keep_large_components, sphere_cameras, tsdf_to_mesh,
+    MeshConfig, keep_large_components, level_search, sphere_cameras, tsdf_to_mesh,
 )
 from img2gs.metrics import chamfer_distance, surface_chamfer
 from img2gs.splat import _tsdf_torch
@@ -150,3 +150,20 @@ def test_face_components_match_trimeshs_on_separate_and_touching_parts():
     reference = trimesh.graph.connected_component_labels(parts.face_adjacency, node_count=len(parts.faces))
     assert len(np.unique(labels)) == 2
     assert all(len(np.unique(labels[reference == k])) == 1 for k in np.unique(reference))  # same partition
+
+
+def test_level_search_finds_where_an_increasing_area_meets_the_target():
+    calls = []
+
+    def area(level):  # a smooth, increasing, not linear area (as the covered pixels of a growing mesh)
+        calls.append(level)
+        return 1000.0 * (1.0 + level) ** 2
+
+    level = level_search(area, target=1000.0 * 1.12**2, evaluations=4)
+    assert len(calls) == 4 and abs(level - 0.12) < 1e-3
+
+
+def test_level_search_bisects_where_the_secant_cannot_be_trusted():
+    # a flat area (no mesh at any level below 0.3): the secant has no slope, so the bracket is halved
+    level = level_search(lambda lv: 0.0 if lv < 0.3 else 10.0, target=5.0, evaluations=6)
+    assert abs(level - 0.3) < 0.01

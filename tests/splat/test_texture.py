@@ -19,6 +19,7 @@ from img2gs.splat.texture import (
     TextureConfig,
     UVMesh,
     bake_texture,
+    box_charts,
     texel_surface_points,
     texture_image,
     textured_mesh,
@@ -43,6 +44,23 @@ def test_unwrap_keeps_the_surface_and_packs_charts_into_the_unit_square():
     assert np.allclose(uv_mesh.vertices, mesh.vertices[uv_mesh.source_vertex])
     assert uv_mesh.uv.min() >= 0.0 and uv_mesh.uv.max() <= 1.0
     assert np.allclose(uv_mesh.vertices[uv_mesh.faces], mesh.vertices[mesh.faces])  # the same triangles, in order
+
+
+def test_box_charts_project_every_face_onto_an_axis_plane_it_faces():
+    mesh = trimesh.creation.icosphere(subdivisions=3)
+    vertices, faces = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    source, split_faces, uv = box_charts(vertices, faces, min_cosine=0.3)
+    assert np.allclose(vertices[source][split_faces], vertices[faces])  # the same triangles, in order
+
+    def area(points):  # [F, 3, D] -> [F]
+        a, b = points[:, 1] - points[:, 0], points[:, 2] - points[:, 0]
+        if points.shape[-1] == 2:
+            return 0.5 * np.abs(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
+        return 0.5 * np.linalg.norm(np.cross(a, b), axis=-1)
+
+    ratio = area(uv[split_faces].astype(np.float64)) / area(vertices[faces])  # the cosine to the axis
+    assert ratio.min() >= 0.3 - 1e-4 and ratio.max() <= 1.0 + 1e-4
+    assert ratio.mean() > 0.75  # most faces keep the direction nearest their normal
 
 
 def test_texel_centres_map_to_the_affine_surface_point():
