@@ -97,7 +97,7 @@ def tsdf_to_mesh(
     verts, faces, _, _ = marching_cubes(crop, level=level, spacing=(voxel, voxel, voxel))
     verts = verts + (lo - 1) * voxel + (0.5 * voxel - extent)  # undo crop and padding; voxel centres at (i + 0.5)
     mesh = trimesh.Trimesh(verts, faces, process=not silhouette_only)
-    if not silhouette_only and signed_volume(mesh.vertices, mesh.faces) < 0:  # make the normals point out of the object
+    if not silhouette_only and signed_volume(mesh.vertices, mesh.faces) < 0:  # normals out of the object
         mesh.invert()
     return keep_large_components(mesh, min_component_fraction)
 
@@ -151,8 +151,12 @@ def level_search(area: Callable[[float], float], target: float, evaluations: int
     for i in range(evaluations):
         value = area(guess)
         points.append((guess, value))
-        lo, hi = (guess, hi) if value < target else (lo, guess)
-        guess = first[1] if i == 0 else secant(points[-2], points[-1], target, lo, hi)
+        lo, hi = (max(lo, guess), hi) if value < target else (lo, min(hi, guess))
+        if i == 0:  # the second guess on the side of the first where the target lies
+            step = first[1] - first[0]
+            guess = min(max(first[0] + (step if value < target else -step), lo), hi)
+        else:
+            guess = secant(points[-2], points[-1], target, lo, hi)
     return guess
 
 

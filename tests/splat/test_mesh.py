@@ -161,6 +161,9 @@ def test_level_search_finds_where_an_increasing_area_meets_the_target():
 
     level = level_search(area, target=1000.0 * 1.12**2, evaluations=4)
     assert len(calls) == 4 and abs(level - 0.12) < 1e-3
+    calls.clear()  # a target below the first guess's area: the search goes down, not up
+    level = level_search(area, target=1000.0 * 0.8**2, evaluations=4)
+    assert all(lv <= 0.0 for lv in calls) and abs(level + 0.2) < 1e-3
 
 
 def test_level_search_bisects_where_the_secant_cannot_be_trusted():
