@@ -1,8 +1,9 @@
 """Numba kernel of `tsdf_fuse` (tsdf.py): one pass over voxels x views without temporaries; its pure-torch
 twin is _tsdf_torch.py.
 
-Speed (the example mug's 32 views of 128 px into 128^3 voxels, 2 cores): 0.62 s, against 0.95 s for the
-direct form of the twin's maths before (measured side by side once; `bench/tsdf.py` against the twin). Each view's intrinsics and extrinsics are folded into one 3 x 4
+Speed: `bench/tsdf.py` (the example mug's 32 views of 128 px into 128^3 voxels, 2 cores) measures it
+against the torch twin (5.0x); against the direct form of the twin's maths that it replaced, 0.62 s vs
+0.95 s, measured side by side once. Each view's intrinsics and extrinsics are folded into one 3 x 4
 projection (rows: pixel u * z, pixel v * z, z), the part of it that depends on the voxel's x and y is
 summed once per voxel column, and a voxel costs one reciprocal per view; the same maths in another
 order, so a voxel centre landing on a pixel border may fall on the other side of it (tests: < 0.1% of
