@@ -10,6 +10,7 @@ import trimesh
 
 from img2gs.splat.asset_frame import WORLD_TO_ASSET, scaled_to_height, to_asset_frame
 from img2gs.splat.export_mesh import save_mesh
+from img2gs.splat.mesh import signed_volume
 
 COMPONENTS = {5121: np.uint8, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 
@@ -54,11 +55,6 @@ def read_obj(path) -> tuple[np.ndarray, np.ndarray]:
         elif parts and parts[0] == "f":
             faces.append([int(p.split("/")[0]) - 1 for p in parts[1:4]])
     return np.array(vertices), np.array(faces)
-
-
-def signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
-    a, b, c = (vertices[faces[:, k]] for k in range(3))
-    return float(np.einsum("ij,ij->i", a, np.cross(b, c)).sum() / 6.0)
 
 
 def check_asset_frame(vertices: np.ndarray, faces: np.ndarray) -> None:
