@@ -311,6 +311,14 @@ def test_bad_training_shards_stop_before_the_run_folder_is_made(user_files, case
     assert not (user_files / "run").exists()  # no training_options.json: the next attempt needs no --force
 
 
+def test_distill_init_from_a_non_student_stops_before_the_run_folder_is_made(user_files, tiny_teacher, tiny_data_dir):
+    teacher = user_files / "teacher"
+    shutil.copytree(tiny_teacher, teacher)
+    invoke_unchanged(user_files, ["train", "distill", "--teacher", teacher, "--data", tiny_data_dir, "--preset", "tiny",
+                                  "--init", teacher, "-o", user_files / "student"], "--init needs a student checkpoint")
+    assert not (user_files / "student").exists()
+
+
 # --- photos --------------------------------------------------------------------------------------------------
 
 

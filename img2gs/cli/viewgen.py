@@ -127,17 +127,21 @@ def train_distill_command(
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
     force: bool = typer.Option(False, "--force", help="Start over in an existing run folder."),
     proxies: Path | None = typer.Option(None, "--proxies", help=PROXIES_HELP),
+    init: Path | None = typer.Option(None, "--init", help="Start from this student's weights (a run, checkpoint "
+                                     "or model folder of the same model config) instead of the teacher's."),
 ) -> None:
     """Distil the teacher into a 1-4 step consistency student; Ctrl-C saves a checkpoint to --resume from."""
     from img2gs.device import resolve_device
-    from img2gs.viewgen.checkpoint import resolve_checkpoint_dir
+    from img2gs.viewgen.checkpoint import read_checkpoint_info, resolve_checkpoint_dir
     from img2gs.viewgen.config import DistillTrainConfig, load_viewgen_preset
     from img2gs.data import load_shards
     from img2gs.training.distributed import process_device, shard_from_env
-    from img2gs.viewgen.train_distill import train_distill
+    from img2gs.viewgen.train_distill import check_student_init, train_distill
     from img2gs.training.loop import load_run_config
 
-    resolve_checkpoint_dir(teacher)  # fail early on a bad teacher folder
+    teacher_info = read_checkpoint_info(resolve_checkpoint_dir(teacher))  # fail early on a bad teacher folder
+    if init is not None and not resume:
+        check_student_init(init, teacher_info.model)
     shard = shard_from_env()  # one process, or this one's share under torchrun
     _run_folder(output, resume, force)
     shard.barrier()  # every process has checked the run folder before rank 0 writes into it
@@ -149,7 +153,7 @@ def train_distill_command(
     dev = process_device(resolve_device(device))
     _train("student", lambda report: train_distill(config, teacher, dataset, output, proxies=store, resume=resume,
                                                    device=dev, provenance={"data": str(data), "proxies": str(proxies)},
-                                                   report=report, shard=shard),
+                                                   report=report, shard=shard, init=init),
            config.loop.steps, output,
            f"distillation: teacher {teacher}, {_samples_note(dataset, store)}, {config.loop.steps} steps on {dev}, "
            f"run folder {output}", shard)

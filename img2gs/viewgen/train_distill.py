@@ -1,7 +1,7 @@
 """Distillation of the teacher into a few-step student: consistency distillation (Song et al. 2023, Alg. 2).
 
 The student starts from the teacher's (EMA) weights with the consistency preconditioning (precond.py,
-"consistency": f(x, sigma_min) = x); the target network theta^- is an EMA of the student with decay
+"consistency": f(x, sigma_min) = x), or, fine-tuning (`init`), from an earlier student's; the target network theta^- is an EMA of the student with decay
 `distill.mu`; the teacher takes one Heun step per sample (distill.consistency_distillation_loss). The
 discretisation (fixed / ict / progression) and the distance (l2 / pseudo_huber / lpips) are options
 of `DistillConfig`.
@@ -30,7 +30,7 @@ from img2gs.training.distributed import Shard
 from img2gs.training.ema import ema_update
 from img2gs.training.loop import TrainResult, run_training, start_fresh
 from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
-from img2gs.viewgen.checkpoint import CheckpointInfo, load_checkpoint
+from img2gs.viewgen.checkpoint import CheckpointInfo, load_checkpoint, read_checkpoint_info, resolve_checkpoint_dir
 from img2gs.viewgen.config import DistillTrainConfig, ModelConfig
 from img2gs.viewgen.distill import DistillConfig, consistency_distillation_loss, make_distance
 from img2gs.viewgen.loss import LPIPSDistance, l2_distance
@@ -65,7 +65,7 @@ class DistillTask:
 
     def __init__(self, config: DistillTrainConfig, teacher_net: torch.nn.Module, model: ModelConfig,
                  sampler: BatchSampler, device: torch.device, provenance: dict | None = None,
-                 shard: Shard = Shard()):
+                 shard: Shard = Shard(), init_net: torch.nn.Module | None = None):
         shard.check_batch(config.loop.batch_objects)
         self.shard = shard
         if config.distill.guidance_max is not None:
@@ -78,7 +78,7 @@ class DistillTask:
         self.teacher = Denoiser(teacher_net, model.sigma_data, model.sigma_min, "edm")
         # fresh, so its trainable set is the network's own
         self.online = training_layout(ViewGenNet(model).to(device), device).train()
-        self.online.load_state_dict(teacher_net.state_dict())
+        self.online.load_state_dict((init_net if init_net is not None else teacher_net).state_dict())
         self.target = copy.deepcopy(self.online).eval().requires_grad_(False)
         self.ema = copy.deepcopy(self.online).eval().requires_grad_(False)
         self.student = Denoiser(shard.wrap(self.online), model.sigma_data, model.sigma_min, "consistency")
@@ -141,19 +141,36 @@ class DistillTask:
         )
 
 
+def check_student_init(init: str | Path, teacher_model: ModelConfig) -> None:
+    """Raise CheckpointError unless `init` holds a student of `teacher_model`'s config (metadata only)."""
+    init_info = read_checkpoint_info(resolve_checkpoint_dir(init))
+    if init_info.kind != "student":
+        raise CheckpointError(f"{init}: --init needs a student checkpoint, this is a {init_info.kind}")
+    if init_info.model != teacher_model:
+        raise CheckpointError(f"{init}: --init needs a student of the teacher's model config; this one's differs")
+
+
 def train_distill(config: DistillTrainConfig, teacher_dir: str | Path, dataset, run_dir: str | Path, *,
                   proxies=None, resume: bool = False, device: torch.device | str = "cpu", provenance: dict | None = None,
-                  report: Callable[[int, dict], None] | None = None, shard: Shard = Shard()) -> TrainResult:
+                  report: Callable[[int, dict], None] | None = None, shard: Shard = Shard(),
+                  init: str | Path | None = None) -> TrainResult:
     """Distil the teacher checkpoint (or run folder) `teacher_dir` into a student in `run_dir` (`proxies`: a
-    ProxyViewStore of `dataset`, for a proxy-conditioned teacher; `shard`: this process's under torchrun)."""
+    ProxyViewStore of `dataset`, for a proxy-conditioned teacher; `shard`: this process's under torchrun;
+    `init`: a student checkpoint, run or model folder of the same model config whose weights a new run
+    starts from instead of the teacher's: fine-tuning a shipped student on new proxies or a new teacher)."""
     run_dir, device = Path(run_dir), torch.device(device)
     teacher_net, info = load_checkpoint(teacher_dir, device)
     if info.kind != "teacher":
         raise CheckpointError(f"{teacher_dir}: a {info.kind} checkpoint cannot be distilled (need a teacher)")
+    init_net = None
+    if init is not None and not resume:
+        check_student_init(init, info.model)
+        init_net, init_info = load_checkpoint(init, device)
+        provenance = {**(provenance or {}), "init": str(init), "init_step": init_info.provenance.get("step")}
     sampler = BatchSampler(dataset, config.loop.batch_objects, config.loop.views_per_object,
                            info.model.resolution, config.loop.seed, proxies=check_proxies(info.model, proxies))
     provenance = {**(provenance or {}), "teacher": str(teacher_dir), "teacher_step": info.provenance.get("step")}
-    task = DistillTask(config, teacher_net, info.model, sampler, device, provenance, shard)
+    task = DistillTask(config, teacher_net, info.model, sampler, device, provenance, shard, init_net)
     if not resume and shard.is_main:
         start_fresh(run_dir, config)
     shard.barrier()

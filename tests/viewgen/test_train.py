@@ -114,6 +114,24 @@ def test_distilling_a_student_is_refused(tiny_student, tiny_data_dir, tmp_path):
         train_distill(tiny_preset().distill, tiny_student, tiny_dataset(tiny_data_dir), tmp_path / "again")
 
 
+def test_distill_init_starts_from_the_given_student_instead_of_the_teacher(tiny_teacher, tiny_student,
+                                                                           tiny_data_dir, tmp_path):
+    config = with_steps(tiny_preset().distill, 1, lr=0.0)  # no update: the run's weights are its start
+    train_distill(config, tiny_teacher, tiny_dataset(tiny_data_dir), tmp_path / "tuned", init=tiny_student)
+    tuned, info = load_checkpoint(tmp_path / "tuned")
+    student, _ = load_checkpoint(tiny_student)
+    teacher, _ = load_checkpoint(tiny_teacher)
+    assert max_abs_diff(tuned.state_dict(), student.state_dict()) == 0
+    assert max_abs_diff(tuned.state_dict(), teacher.state_dict()) > 0
+    assert info.provenance["init"] == str(tiny_student) and info.provenance["init_step"] == 2
+
+
+def test_distill_init_from_a_teacher_is_refused(tiny_teacher, tiny_data_dir, tmp_path):
+    with pytest.raises(CheckpointError, match="--init needs a student checkpoint"):
+        train_distill(tiny_preset().distill, tiny_teacher, tiny_dataset(tiny_data_dir), tmp_path / "bad",
+                      init=tiny_teacher)
+
+
 def test_resume_without_a_checkpoint_is_a_checkpoint_error(tiny_data_dir, tmp_path):
     with pytest.raises(CheckpointError, match="nothing to resume"):
         train_teacher(tiny_preset().teacher, tiny_dataset(tiny_data_dir), tmp_path / "none", resume=True)
