@@ -1,8 +1,8 @@
 """Distillation of the teacher into a few-step student: consistency distillation (Song et al. 2023, Alg. 2).
 
 The student starts from the teacher's (EMA) weights with the consistency preconditioning (precond.py,
-"consistency": f(x, sigma_min) = x), or, fine-tuning (`init`), from an earlier student's; the target network theta^- is an EMA of the student with decay
-`distill.mu`; the teacher takes one Heun step per sample (distill.consistency_distillation_loss). The
+"consistency": f(x, sigma_min) = x), or, fine-tuning (`init`), from an earlier student's; the target
+network theta^- is an EMA of the student with decay `distill.mu`; the teacher takes one Heun step per sample (distill.consistency_distillation_loss). The
 discretisation (fixed / ict / progression) and the distance (l2 / pseudo_huber / lpips) are options
 of `DistillConfig`.
 
@@ -150,6 +150,15 @@ def check_student_init(init: str | Path, teacher_model: ModelConfig) -> None:
         raise CheckpointError(f"{init}: --init needs a student of the teacher's model config; this one's differs")
 
 
+def _init_record(run_dir: Path) -> dict:
+    """{"init", "init_step"} of the run's checkpoint when it was started with `init`, else {}."""
+    try:
+        saved = read_checkpoint_info(run_dir).provenance
+    except CheckpointError:  # no checkpoint yet: run_training reports that
+        return {}
+    return {k: saved[k] for k in ("init", "init_step") if k in saved}
+
+
 def train_distill(config: DistillTrainConfig, teacher_dir: str | Path, dataset, run_dir: str | Path, *,
                   proxies=None, resume: bool = False, device: torch.device | str = "cpu", provenance: dict | None = None,
                   report: Callable[[int, dict], None] | None = None, shard: Shard = Shard(),
@@ -167,6 +176,8 @@ def train_distill(config: DistillTrainConfig, teacher_dir: str | Path, dataset, 
         check_student_init(init, info.model)
         init_net, init_info = load_checkpoint(init, device)
         provenance = {**(provenance or {}), "init": str(init), "init_step": init_info.provenance.get("step")}
+    elif resume:  # a resumed run keeps the record of where it started
+        provenance = {**(provenance or {}), **_init_record(run_dir)}
     sampler = BatchSampler(dataset, config.loop.batch_objects, config.loop.views_per_object,
                            info.model.resolution, config.loop.seed, proxies=check_proxies(info.model, proxies))
     provenance = {**(provenance or {}), "teacher": str(teacher_dir), "teacher_step": info.provenance.get("step")}

@@ -124,6 +124,10 @@ def test_distill_init_starts_from_the_given_student_instead_of_the_teacher(tiny_
     assert max_abs_diff(tuned.state_dict(), student.state_dict()) == 0
     assert max_abs_diff(tuned.state_dict(), teacher.state_dict()) > 0
     assert info.provenance["init"] == str(tiny_student) and info.provenance["init_step"] == 2
+    longer = with_steps(config, 2)
+    train_distill(longer, tiny_teacher, tiny_dataset(tiny_data_dir), tmp_path / "tuned", resume=True)
+    _, resumed = load_checkpoint(tmp_path / "tuned")
+    assert resumed.provenance["step"] == 2 and resumed.provenance["init"] == str(tiny_student)
 
 
 def test_distill_init_from_a_teacher_is_refused(tiny_teacher, tiny_data_dir, tmp_path):
