@@ -139,9 +139,9 @@ def train_distill_command(
     from img2gs.viewgen.train_distill import check_student_init, train_distill
     from img2gs.training.loop import load_run_config
 
-    teacher_info = read_checkpoint_info(resolve_checkpoint_dir(teacher))  # fail early on a bad teacher folder
-    if init is not None and not resume:
-        check_student_init(init, teacher_info.model)
+    resolve_checkpoint_dir(teacher)  # fail early on a bad teacher folder
+    if init is not None and not resume:  # and on a bad --init, before the run folder is touched
+        check_student_init(init, read_checkpoint_info(teacher).model)
     shard = shard_from_env()  # one process, or this one's share under torchrun
     _run_folder(output, resume, force)
     shard.barrier()  # every process has checked the run folder before rank 0 writes into it
