@@ -2,9 +2,9 @@
 
 The student starts from the teacher's (EMA) weights with the consistency preconditioning (precond.py,
 "consistency": f(x, sigma_min) = x), or, fine-tuning (`init`), from an earlier student's; the target
-network theta^- is an EMA of the student with decay `distill.mu`; the teacher takes one Heun step per sample (distill.consistency_distillation_loss). The
-discretisation (fixed / ict / progression) and the distance (l2 / pseudo_huber / lpips) are options
-of `DistillConfig`.
+network theta^- is an EMA of the student with decay `distill.mu`; the teacher takes one Heun step per
+sample (distill.consistency_distillation_loss). The discretisation (fixed / ict / progression) and the
+distance (l2 / pseudo_huber / lpips) are options of `DistillConfig`.
 
 Optional image-space terms against the ground-truth views, on the student's ONE-step prediction
 f_theta(T z, T) (what the product uses):
@@ -30,7 +30,7 @@ from img2gs.training.distributed import Shard
 from img2gs.training.ema import ema_update
 from img2gs.training.loop import TrainResult, run_training, start_fresh
 from img2gs.viewgen.batches import BatchSampler, check_proxies, relative_to
-from img2gs.viewgen.checkpoint import CheckpointInfo, load_checkpoint, read_checkpoint_info, resolve_checkpoint_dir
+from img2gs.viewgen.checkpoint import CheckpointInfo, load_checkpoint, read_checkpoint_info
 from img2gs.viewgen.config import DistillTrainConfig, ModelConfig
 from img2gs.viewgen.distill import DistillConfig, consistency_distillation_loss, make_distance
 from img2gs.viewgen.loss import LPIPSDistance, l2_distance
@@ -143,7 +143,7 @@ class DistillTask:
 
 def check_student_init(init: str | Path, teacher_model: ModelConfig) -> None:
     """Raise CheckpointError unless `init` holds a student of `teacher_model`'s config (metadata only)."""
-    init_info = read_checkpoint_info(resolve_checkpoint_dir(init))
+    init_info = read_checkpoint_info(init)
     if init_info.kind != "student":
         raise CheckpointError(f"{init}: --init needs a student checkpoint, this is a {init_info.kind}")
     if init_info.model != teacher_model:
